@@ -1,0 +1,10 @@
+"""Shared pytest setup.
+
+Server fixtures live in ``tests/servers/<name>.py`` and are registered here as plugins, so any
+test package can use them. With ``FAULTLINE_REQUIRE_SERVERS=1`` (set by ``make test``) a server
+that cannot be started fails the test instead of skipping it: CI must never go green by skipping.
+"""
+
+pytest_plugins: list[str] = [
+    "tests.servers.common",
+]

@@ -1,0 +1,49 @@
+"""Errors raised by the topology package.
+
+::
+
+    TopologyError                     base of everything raised here
+    ├── CaseFormatError               a case directory file is missing or malformed (names file, place, problem)
+    ├── UnknownEntityError            an entity id that the store does not hold
+    └── StoreError                    the graph store failed
+        └── StoreUnavailableError     the store cannot be reached (down, or gone mid-request)
+
+Callers above this package catch these, never a driver's own exceptions: adapters translate at the boundary.
+"""
+
+from __future__ import annotations
+
+
+class TopologyError(Exception):
+    """Base of all topology errors."""
+
+
+class CaseFormatError(TopologyError):
+    """A case file is missing or malformed.
+
+    The message always names the file, the place in it (line, field or index) and the problem, so the CLI can print
+    it as one line and the API can return it as a 400/422 body without a traceback.
+    """
+
+    def __init__(self, file: str, problem: str, where: str | None = None) -> None:
+        self.file = file
+        self.where = where
+        self.problem = problem
+        location = f"{file}:{where}" if where else file
+        super().__init__(f"{location}: {problem}")
+
+
+class UnknownEntityError(TopologyError):
+    """An entity id the store does not hold (e.g. a symptom nobody collected)."""
+
+    def __init__(self, entity_id: str) -> None:
+        self.entity_id = entity_id
+        super().__init__(f"unknown entity: {entity_id!r}")
+
+
+class StoreError(TopologyError):
+    """The graph store failed to read or write."""
+
+
+class StoreUnavailableError(StoreError):
+    """The graph store cannot be reached; the message says which address and what failed."""
