@@ -7,4 +7,5 @@ that cannot be started fails the test instead of skipping it: CI must never go g
 
 pytest_plugins: list[str] = [
     "tests.servers.common",
+    "tests.servers.prometheus",
 ]
