@@ -8,4 +8,6 @@ that cannot be started fails the test instead of skipping it: CI must never go g
 pytest_plugins: list[str] = [
     "tests.servers.common",
     "tests.servers.prometheus",
+    "tests.servers.pagerduty",
+    "tests.servers.browser",
 ]

@@ -1,0 +1,177 @@
+"""A local stand-in for PagerDuty's REST API that checks every request against PagerDuty's published schema.
+
+PagerDuty itself cannot be reached from here, so the notes faultline posts go to this real HTTP server on 127.0.0.1.
+It does not encode what faultline is *expected* to send: it checks method, path, headers and body against
+``tests/api/schemas/pagerduty_rest_incident_note.json``, our transcription of ``createIncidentNote`` from PagerDuty's
+OpenAPI document (the file cites its source). A request that breaks the schema gets PagerDuty's generic 400 error body
+and is recorded in ``violations``; tests assert that list stays empty.
+
+It can also be told to fail (``fail_next(n, status)``) so the outbox retry path meets a real 5xx / dropped connection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "api" / "schemas" / "pagerduty_rest_incident_note.json"
+
+
+def load_note_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    problems: list[str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakePagerDuty:
+    """State of one fake PagerDuty account: the API token it accepts and the notes it holds."""
+
+    token: str
+    base_url: str = ""
+    requests: list[RecordedRequest] = field(default_factory=list)
+    notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _failures: list[int] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def violations(self) -> list[RecordedRequest]:
+        """Requests that broke the published schema (must stay empty)."""
+        return [r for r in self.requests if r.problems]
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        """Answer the next ``count`` requests with ``status`` (0 = drop the connection without answering)."""
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+
+class _Validator:
+    def __init__(self, schema: dict[str, Any]) -> None:
+        checker = FormatChecker()
+        self.operation = schema["operation"]
+        self.path_re = re.compile(self.operation["path_regex"])
+        self.headers = Draft202012Validator(schema["headers"], format_checker=checker)
+        self.body = Draft202012Validator(schema["request_body"], format_checker=checker)
+        self.response = Draft202012Validator(schema["response_200"], format_checker=checker)
+
+    def check(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[list[str], str | None]:
+        problems: list[str] = []
+        match = self.path_re.match(path.split("?", 1)[0])
+        if method != self.operation["method"] or match is None:
+            problems.append(f"no such operation: {method} {path} (schema has {self.operation['method']} "
+                            f"{self.operation['path_template']})")
+            return problems, None
+        for err in self.headers.iter_errors(headers):
+            problems.append(f"header {'/'.join(map(str, err.path)) or ''}: {err.message}")
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"body is not JSON: {exc}")
+        else:
+            for err in self.body.iter_errors(document):
+                problems.append(f"body {'/'.join(map(str, err.path)) or '(root)'}: {err.message}")
+        return problems, match.group("id")
+
+
+def _make_handler(state: FakePagerDuty, validator: _Validator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep pytest output clean
+            pass
+
+        def _reply(self, status: int, document: dict[str, Any]) -> None:
+            payload = json.dumps(document).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            problems, incident_id = validator.check(self.command, self.path, headers, body)
+            record = RecordedRequest(self.command, self.path, headers, body, problems)
+            with state._lock:
+                state.requests.append(record)
+            failure = state._take_failure()
+            if failure is not None:
+                if failure == 0:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self._reply(failure, {"error": {"code": 2000, "message": "Internal Error (injected by test)"}})
+                return
+            if problems:
+                status = 404 if incident_id is None else 400
+                self._reply(status, {"error": {"code": 2001, "message": "Invalid Input Provided", "errors": problems}})
+                return
+            if headers["authorization"] != f"Token token={state.token}":
+                self._reply(401, {"error": {"code": 2006, "message": "Invalid Credentials"}})
+                return
+            assert incident_id is not None
+            content = json.loads(body)["note"]["content"]
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            note = {
+                "id": "P" + secrets.token_hex(3).upper(),
+                "user": {"id": "PFAULTL", "type": "user_reference", "summary": headers["from"]},
+                "channel": {"summary": "The PagerDuty website or APIs"},
+                "content": content,
+                "created_at": now,
+                "updated_at": now,
+            }
+            response = {"note": note}
+            assert not list(validator.response.iter_errors(response))
+            with state._lock:
+                state.notes.setdefault(incident_id, []).append(note)
+            self._reply(200, response)
+
+        do_POST = _handle
+        do_GET = _handle
+        do_PUT = _handle
+        do_DELETE = _handle
+
+    return Handler
+
+
+@pytest.fixture
+def pagerduty_api() -> Iterator[FakePagerDuty]:
+    """A schema-checking PagerDuty REST API on a free 127.0.0.1 port; ``.base_url`` to point faultline at."""
+    state = FakePagerDuty(token="pd-test-" + secrets.token_hex(8))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state, _Validator(load_note_schema())))
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="fake-pagerduty", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
