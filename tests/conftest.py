@@ -7,6 +7,8 @@ that cannot be started fails the test instead of skipping it: CI must never go g
 
 pytest_plugins: list[str] = [
     "tests.servers.common",
+    "tests.servers.llm",
+    "tests.servers.llm_scripted",
     "tests.servers.prometheus",
     "tests.servers.pagerduty",
     "tests.servers.browser",
