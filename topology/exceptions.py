@@ -5,8 +5,11 @@
     TopologyError                     base of everything raised here
     ├── CaseFormatError               a case directory file is missing or malformed (names file, place, problem)
     ├── UnknownEntityError            an entity id that the store does not hold
-    └── StoreError                    the graph store failed
-        └── StoreUnavailableError     the store cannot be reached (down, or gone mid-request)
+    ├── StoreError                    the graph store failed
+    │   └── StoreUnavailableError     the store cannot be reached (down, or gone mid-request)
+    └── CollectorError                a collector cannot read its source at all (bad kubeconfig, no git repo)
+        └── TraceFormatError          an OTLP trace document is not JSON / not OTLP at all (single bad spans are
+                                      skipped and reported, not raised)
 
 Callers above this package catch these, never a driver's own exceptions: adapters translate at the boundary.
 """
@@ -47,3 +50,15 @@ class StoreError(TopologyError):
 
 class StoreUnavailableError(StoreError):
     """The graph store cannot be reached; the message says which address and what failed."""
+
+
+class CollectorError(TopologyError):
+    """A collector cannot read its source at all; the message names the source and what failed.
+
+    Partial failures (one Kubernetes resource answering 403, one unknown git sha) are not raised: collectors report
+    them as ``SourceProblem`` records and keep what they could read.
+    """
+
+
+class TraceFormatError(CollectorError):
+    """An OTLP/JSON trace document that is not JSON or not shaped like an ``ExportTraceServiceRequest``."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .timeutil import UtcDatetime
+
 
 class RelationKind(StrEnum):
     """Relation kinds of the case format; direction is dependent → dependency."""
@@ -67,8 +69,8 @@ class Relation(BaseModel):
     src: str
     kind: RelationKind
     dst: str
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    valid_from: UtcDatetime | None = None
+    valid_to: UtcDatetime | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -103,3 +105,14 @@ class Subgraph(BaseModel):
             if entity.id == entity_id:
                 return entity
         return None
+
+
+def short_id(entity_id: str, width: int = 12) -> str:
+    """A readable form of long ids for people: digests and commit shas cut to ``width`` hex digits."""
+    kind, _, name = entity_id.partition(":")
+    if "@sha256:" in name:
+        base, _, digest = name.partition("@sha256:")
+        return f"{kind}:{base}@sha256:{digest[:width]}"
+    if kind == "commit" and len(name) > width:
+        return f"{kind}:{name[:width]}"
+    return entity_id

@@ -68,3 +68,15 @@ def iso(moment: datetime | None) -> str | None:
     moment = moment.astimezone(timezone.utc)
     text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def _utc_or_none(value: object) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+from typing import Annotated  # noqa: E402
+
+from pydantic import BeforeValidator, PlainSerializer  # noqa: E402
+
+UtcDatetime = Annotated[datetime, BeforeValidator(parse_time), PlainSerializer(iso, return_type=str, when_used="json")]
+"""A pydantic field type: accepts ISO-8601 (naive = UTC) or epoch seconds, always holds an aware UTC datetime."""

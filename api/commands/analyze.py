@@ -1,0 +1,31 @@
+"""``faultline analyze CASE_DIR [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from correlators.case_files import load_case
+
+from ..insight import build_insight
+from ..render import render_text
+
+
+def run(args: argparse.Namespace) -> int:
+    case = load_case(args.case_dir)
+    insight = build_insight(case)
+    if args.json:
+        json.dump(insight.to_public(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(insight, top=args.top))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="analyse an incident case directory (see CASE_FORMAT.md)")
+    parser.add_argument("case_dir", metavar="CASE_DIR")
+    parser.add_argument("--json", action="store_true", help="print the JSON document instead of text")
+    parser.add_argument("--top", type=int, default=5, help="candidates to show in text mode")
+    parser.set_defaults(handler=run)

@@ -1,0 +1,69 @@
+"""Reading a whole case directory: ``incident.json`` and ``changes.json`` here, the rest from the packages that own
+them. ``truth.json`` is deliberately never opened: the analysis must not see the answer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from detectors.case_files import load_events, load_metrics, parse_events, parse_metrics_rows
+from topology.case_files import case_file, load_topology, parse_item, parse_topology, read_json
+from topology.exceptions import CaseFormatError
+
+from .models import Case, Change, Incident
+
+
+def parse_incident(document: Any, file: str = "incident.json") -> Incident:
+    if not isinstance(document, dict):
+        raise CaseFormatError(file, "top level must be an object with 'symptom' and 'at'")
+    return parse_item(Incident, document, file, "incident")
+
+
+def parse_changes(document: Any, file: str = "changes.json") -> list[Change]:
+    if not isinstance(document, list):
+        raise CaseFormatError(file, "top level must be a list of changes")
+    return [parse_item(Change, raw, file, f"[{i}]") for i, raw in enumerate(document)]
+
+
+def check_references(case: Case, file_hint: str = "") -> None:
+    """The symptom must be a known entity; a case about an entity nobody knows cannot be analysed."""
+    known = {e.id for e in case.entities}
+    if case.incident.symptom not in known:
+        raise CaseFormatError(
+            f"{file_hint}incident.json", f"symptom {case.incident.symptom!r} is not an entity of topology.json", where="symptom"
+        )
+
+
+def load_case(case_dir: str | os.PathLike[str]) -> Case:
+    """Read and validate a case directory (see ``CASE_FORMAT.md``)."""
+    directory = Path(case_dir)
+    entities, relations = load_topology(directory)
+    incident_path = case_file(directory, "incident.json")
+    assert incident_path is not None
+    incident = parse_incident(read_json(incident_path), str(incident_path))
+    series = load_metrics(directory)
+    changes_path = case_file(directory, "changes.json", required=False)
+    changes = parse_changes(read_json(changes_path), str(changes_path)) if changes_path else []
+    events = load_events(directory)
+    case = Case(
+        entities=tuple(entities), relations=tuple(relations), series=series, incident=incident,
+        changes=tuple(changes), events=tuple(events), name=directory.name,
+    )
+    check_references(case, f"{directory}/")
+    return case
+
+
+def case_from_documents(
+    topology: Any, metrics: Any, incident: Any, changes: Any = None, events: Any = None, name: str = ""
+) -> Case:
+    """Build a case from JSON documents (the API receives a case inline; ``metrics`` is a list of sample objects)."""
+    entities, relations = parse_topology(topology)
+    case = Case(
+        entities=tuple(entities), relations=tuple(relations), series=parse_metrics_rows(metrics),
+        incident=parse_incident(incident), changes=tuple(parse_changes(changes or [])),
+        events=tuple(parse_events(events or [])), name=name,
+    )
+    check_references(case)
+    return case

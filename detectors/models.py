@@ -1,0 +1,100 @@
+"""Series, events and anomalies.
+
+Series are held as one ``SeriesFrame``: every series of a case resampled onto one regular time grid, so detectors
+score thousands of series with a handful of numpy operations instead of a Python loop per series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from topology.timeutil import UtcDatetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesKey:
+    entity: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class SeriesFrame:
+    """``values[i, t]`` is series ``keys[i]`` at ``times[t]`` (epoch seconds); NaN marks a missing sample."""
+
+    keys: tuple[SeriesKey, ...]
+    times: np.ndarray
+    values: np.ndarray
+    _index: dict[SeriesKey, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.values.shape != (len(self.keys), len(self.times)):
+            raise ValueError(f"values shape {self.values.shape} does not match {len(self.keys)} keys x {len(self.times)} times")
+        self._index.update({key: i for i, key in enumerate(self.keys)})
+
+    @property
+    def step_s(self) -> float:
+        return float(np.median(np.diff(self.times))) if len(self.times) > 1 else 60.0
+
+    def row(self, key: SeriesKey) -> np.ndarray | None:
+        i = self._index.get(key)
+        return None if i is None else self.values[i]
+
+    def for_entities(self, entities: set[str]) -> "SeriesFrame":
+        """The series of these entities only (the symptom's subgraph), sharing the time grid."""
+        rows = [i for i, key in enumerate(self.keys) if key.entity in entities]
+        return SeriesFrame(tuple(self.keys[i] for i in rows), self.times, self.values[rows])
+
+    def until(self, moment: datetime) -> "SeriesFrame":
+        """Drop samples after ``moment``: an analysis at time T must not see the future."""
+        keep = self.times <= moment.timestamp()
+        return SeriesFrame(self.keys, self.times[keep], self.values[:, keep])
+
+    @staticmethod
+    def empty() -> "SeriesFrame":
+        return SeriesFrame((), np.zeros(0), np.zeros((0, 0)))
+
+
+def epoch_to_datetime(value: float) -> datetime:
+    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+
+
+class Event(BaseModel):
+    """A Kubernetes-style event or container state (OOMKilled, BackOff, XidError …) on an entity."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    entity: str = Field(min_length=3)
+    reason: str = Field(min_length=1)
+    at: UtcDatetime
+    message: str = ""
+
+
+Direction = Literal["up", "down"]
+
+
+class Anomaly(BaseModel):
+    """One anomalous series (or event) on an entity.
+
+    ``score`` is a robust z-like magnitude comparable across metrics of different scales; ``severity`` squashes it
+    into [0, 1) for the ranker. ``baseline`` and ``current`` are the values the narrator may quote.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    metric: str
+    onset: UtcDatetime
+    score: float
+    direction: Direction
+    detector: str
+    baseline: float | None = None
+    current: float | None = None
+
+    @property
+    def severity(self) -> float:
+        return float(self.score / (self.score + 5.0)) if self.score > 0 else 0.0

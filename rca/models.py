@@ -1,0 +1,70 @@
+"""What the ranker returns: candidates with their score terms, evidence and fault chain."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from correlators.models import Change, Evidence, Incident
+from detectors.models import Anomaly
+
+
+class ScoreTerms(BaseModel):
+    """The explainable parts of a candidate's score, each in [0, 1]."""
+
+    model_config = ConfigDict(frozen=True)
+
+    walk: float
+    anomaly: float
+    precedence: float
+    change: float
+    distance: float
+
+
+class ChainHop(BaseModel):
+    """One step of a fault chain: the entity, the relation to the next hop, what is wrong with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    relation: str | None = None
+    evidence: tuple[str, ...] = ()
+
+
+class FaultChain(BaseModel):
+    """From the root-cause candidate to the symptom, then on to the impacted users."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hops: tuple[ChainHop, ...]
+
+    @property
+    def entities(self) -> list[str]:
+        return [hop.entity for hop in self.hops]
+
+
+class Candidate(BaseModel):
+    """A root-cause candidate: ranked, scored by named terms, with the evidence that put it there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    kind: str
+    score: float
+    terms: ScoreTerms
+    evidence: tuple[Evidence, ...]
+    chain: FaultChain
+
+
+class Analysis(BaseModel):
+    """The ranker's whole answer for one incident, before any narrative."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident: Incident
+    candidates: tuple[Candidate, ...]
+    anomalies: tuple[Anomaly, ...]
+    changes: tuple[Change, ...]
+    unlinked_changes: tuple[Change, ...] = ()
+    subgraph_entities: int = 0
+    subgraph_relations: int = 0
+    timings_ms: dict[str, float] = {}
