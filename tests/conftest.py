@@ -10,6 +10,7 @@ pytest_plugins: list[str] = [
     "tests.servers.llm",
     "tests.servers.llm_scripted",
     "tests.servers.prometheus",
+    "tests.servers.kubernetes",
     "tests.servers.pagerduty",
     "tests.servers.browser",
 ]
