@@ -1,57 +1,61 @@
-"""The FastAPI application. ``create_app()`` is the only way to build it (no module-level app with settings read at
-import time); routers add the insight API, webhooks, topology queries and the console.
+"""The FastAPI application. ``create_app()`` is the only way to build it (no module-level app, no settings read at
+import time); it wires the routers — insights, incidents, topology, Alertmanager and PagerDuty webhooks, health and
+metrics — the console's static files, the error mapping, and the start/stop of the runner and outbox worker.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from correlators.case_files import case_from_documents
-from topology.exceptions import CaseFormatError, StoreUnavailableError, UnknownEntityError
+from . import errors_http
+from .routers import alerts, console, health, incidents, insights, topology, webhooks
+from .services.backend import backend_from_settings
+from .services.container import BackendFactory, build_services, start_services, stop_services
+from .services.pagerduty_client import NoteSender
+from .settings import Settings, get_settings
 
-from .errors import user_facing_errors
-from .insight import build_insight
+log = logging.getLogger(__name__)
 
-
-class InlineCase(BaseModel):
-    """A case sent as JSON: the documents of CASE_FORMAT.md, with metrics as a list of sample objects."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    topology: dict[str, Any]
-    metrics: list[dict[str, Any]] = Field(description="samples: {timestamp, entity, metric, value}")
-    incident: dict[str, Any]
-    changes: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+VERSION = "0.1.0"
 
 
-def _status_for(exc: Exception) -> int:
-    if isinstance(exc, CaseFormatError):
-        return 422
-    if isinstance(exc, UnknownEntityError):
-        return 404
-    if isinstance(exc, StoreUnavailableError):
-        return 503
-    return 400
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend_factory: BackendFactory = backend_from_settings,
+    note_sender: NoteSender | None = None,
+) -> FastAPI:
+    """Build the app. ``settings`` default to the environment (``get_settings()``); ``backend_factory`` and
+    ``note_sender`` replace the data source and the PagerDuty client (tests, embedding)."""
+    resolved = settings if settings is not None else get_settings()
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(resolved, sender=note_sender)
+        app.state.services = services
+        await start_services(services, backend_factory)
+        log.info("faultline API ready on %s (auth %s, data: %s)", resolved.base_url,
+                 "on" if resolved.auth_required else "off (loopback demo mode)",
+                 services.backend.name if services.backend else services.backend_error)
+        try:
+            yield
+        finally:
+            await stop_services(services)
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="faultline", version="0.1.0", description="Root-cause insights for AI-native applications.")
-
-    @app.exception_handler(Exception)
-    async def _faultline_errors(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - wiring
-        if isinstance(exc, user_facing_errors()):
-            return JSONResponse(status_code=_status_for(exc), content={"detail": str(exc)})
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
-
-    @app.post("/v1/insights", tags=["insights"])
-    def analyze_inline_case(body: InlineCase) -> dict[str, Any]:
-        """Analyse a case sent inline and return the insight synchronously."""
-        case = case_from_documents(body.topology, body.metrics, body.incident, body.changes, body.events, name="inline")
-        return build_insight(case).to_public()
-
+    app = FastAPI(
+        title="faultline", version=VERSION, lifespan=lifespan,
+        description="Root-cause insights for AI-native applications on Kubernetes: start an insight for a symptom, "
+                    "read its ranked causes, fault chain, evidence and narrative; receive Alertmanager and PagerDuty "
+                    "webhooks. Send `Authorization: Bearer <token>` when tokens are configured.",
+    )
+    app.dependency_overrides[get_settings] = lambda: resolved
+    errors_http.install(app)
+    for module in (insights, incidents, topology, alerts, webhooks, health, console):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     return app

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.analyze",
     "api.commands.demo",
+    "api.commands.serve",
 )
 
 

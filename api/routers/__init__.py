@@ -1,0 +1,2 @@
+"""One router per resource: insights, incidents, topology, alerts (Alertmanager), webhooks (PagerDuty), health,
+console."""

@@ -1,0 +1,114 @@
+"""``/v1/insights``: start an insight (202 + id), read one, list them newest first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from ..deps import ReadAccess, ServicesDep, WriteAccess
+from ..exceptions import RequestProblem
+from ..schemas.insights import (
+    InsightCreate,
+    InsightLinks,
+    InsightPage,
+    InsightPublic,
+    InsightRequestPublic,
+    InsightSummary,
+    console_link,
+    parse_cursor,
+)
+from ..services.container import Services
+from ..services.intake import create_insight
+from ..storage import InsightRecord
+
+router = APIRouter(prefix="/v1/insights", tags=["insights"])
+
+MAX_WAIT_S = 60.0
+
+
+def links(services: Services, ident: str) -> InsightLinks:
+    return InsightLinks(self=f"/v1/insights/{ident}", console=console_link(services.settings.base_url, ident))
+
+
+def to_public(services: Services, record: InsightRecord) -> InsightPublic:
+    result = record.result or {}
+    candidates = result.get("candidates") or []
+    return InsightPublic(
+        id=record.id, status=record.status, stage=record.stage, source=record.source, incident_id=record.incident_id,
+        request=InsightRequestPublic(symptom=record.request.symptom, at=record.request.at,
+                                     lookback=record.request.lookback, metric=record.request.metric,
+                                     title=record.request.title),
+        created_at=record.created_at, started_at=record.started_at, finished_at=record.finished_at,
+        error=record.error, top_cause=candidates[0]["entity"] if candidates else None,
+        chain=list(candidates[0].get("chain") or []) if candidates else [], candidates=candidates,
+        narrative=result.get("narrative"), timings_ms=result.get("timings_ms") or {},
+        anomalies=result.get("anomalies") or [], changes=result.get("changes") or [],
+        topology=result.get("topology"), entity_scores=result.get("entity_scores") or {},
+        sparklines=result.get("sparklines") or [], links=links(services, record.id),
+    )
+
+
+def to_summary(record: InsightRecord) -> InsightSummary:
+    candidates = (record.result or {}).get("candidates") or []
+    return InsightSummary(
+        id=record.id, status=record.status, stage=record.stage, source=record.source, incident_id=record.incident_id,
+        symptom=record.request.symptom, at=record.request.at, title=record.request.title,
+        created_at=record.created_at, finished_at=record.finished_at,
+        top_cause=candidates[0]["entity"] if candidates else None,
+        top_score=float(candidates[0]["score"]) if candidates else None, error=record.error,
+    )
+
+
+@router.post("", status_code=202, response_model=InsightPublic, responses={
+    200: {"description": "finished within ?wait= seconds"}, 202: {"description": "accepted; poll links.self"},
+    404: {"description": "incident_id unknown"}, 422: {"description": "nothing analysable (unknown symptom, bad case)"}})
+async def start_insight(
+    body: InsightCreate,
+    services: ServicesDep,
+    _: WriteAccess,
+    response: Response,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="wait up to this many seconds for the result")] = 0,
+    x_faultline_source: Annotated[Literal["api", "console"], Header()] = "api",
+) -> InsightPublic:
+    """Queue an insight and answer 202 with its id; the analysis runs in the background (bounded concurrency)."""
+    record = await asyncio.to_thread(create_insight, services, body, source=x_faultline_source)
+    services.runner.submit(record.id)
+    response.headers["Location"] = f"/v1/insights/{record.id}"
+    deadline = time.monotonic() + wait
+    while wait and record.status in ("queued", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        record = await asyncio.to_thread(services.insights.get, record.id)
+    if record.status in ("done", "failed"):
+        response.status_code = 200
+    return to_public(services, record)
+
+
+@router.get("/{insight_id}", response_model=InsightPublic, responses={404: {"description": "no such insight"}})
+async def get_insight(insight_id: str, services: ServicesDep, _: ReadAccess) -> InsightPublic:
+    """Status, and once done: candidates, fault chain, evidence, narrative, timings, the subgraph and sparklines."""
+    return to_public(services, await asyncio.to_thread(services.insights.get, insight_id))
+
+
+@router.get("", response_model=InsightPage)
+async def list_insights(
+    services: ServicesDep,
+    _: ReadAccess,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
+    incident_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> InsightPage:
+    """Newest first; follow ``next_cursor`` for older pages."""
+    try:
+        before = parse_cursor(cursor)
+    except ValueError as exc:
+        raise RequestProblem(str(exc)) from exc
+    records = await asyncio.to_thread(services.insights.page, limit=limit + 1, before_seq=before,
+                                      incident_id=incident_id, status=status)
+    more = len(records) > limit
+    records = records[:limit]
+    return InsightPage(items=[to_summary(r) for r in records],
+                       next_cursor=str(records[-1].seq) if more and records else None)

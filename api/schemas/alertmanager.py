@@ -1,0 +1,50 @@
+"""Alertmanager's webhook payload, version 4 (``webhook_config`` receivers; Prometheus Alertmanager docs,
+"Configuration" → ``<webhook_config>``). Unknown fields are tolerated: Alertmanager adds fields over time."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from topology.timeutil import UtcDatetime
+
+MAX_ALERTS = 1000
+
+
+class AlertmanagerAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: UtcDatetime
+    endsAt: UtcDatetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class AlertmanagerWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: Literal["4"]
+    groupKey: str = Field(min_length=1, max_length=4096)
+    truncatedAlerts: int = 0
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+    alerts: list[AlertmanagerAlert] = Field(max_length=MAX_ALERTS)
+
+
+class AlertmanagerResult(BaseModel):
+    """What faultline did with one delivery."""
+
+    incident_id: str
+    status: Literal["firing", "resolved"]
+    created: bool = Field(description="a new incident was opened (false: the group's open incident was updated)")
+    insight_id: str | None = Field(description="insight started for this group, or the one already running/done")
+    symptom: str | None
+    message: str

@@ -1,0 +1,1 @@
+"""Server-side services: the insight runner, analysis backends, webhooks' logic, the outbox worker, telemetry."""

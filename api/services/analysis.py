@@ -1,0 +1,145 @@
+"""One insight, start to finish, as a plain (blocking) function the runner calls in a worker thread.
+
+It reads the symptom's neighbourhood from the backend, runs the pipeline (``rca.analyze_incident``), narrates, and
+adds what the console needs to draw the result: the subgraph itself, a score per entity for colouring, and the evidence
+series for sparklines. ``on_stage`` reports progress so the console can show which step is running.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from correlators.models import Incident
+from detectors.models import SeriesKey
+from narrator.template import narrate_template
+from rca.pipeline import AnalysisConfig, analyze_incident
+from topology.models import Subgraph
+from topology.timeutil import iso, parse_duration
+
+from ..insight import Insight
+from ..storage.records import InsightRequest
+from .backend import AnalysisBackend
+
+StageCallback = Callable[[str], None]
+MAX_SPARK_POINTS = 120
+MAX_SPARKLINES = 24
+
+
+def _topology_json(down: Subgraph, up: Subgraph) -> dict[str, Any]:
+    entities = {e.id: e for e in down.entities}
+    entities.update({e.id: e for e in up.entities})
+    relations = {(r.src, r.kind.value, r.dst, iso(r.valid_from)): r for r in (*down.relations, *up.relations)}
+    return {
+        "root": down.root,
+        "entities": [{"id": e.id, "kind": e.kind, "attrs": e.attrs} for e in sorted(entities.values(), key=lambda e: e.id)],
+        "relations": [
+            {"src": r.src, "kind": r.kind.value, "dst": r.dst, "valid_from": iso(r.valid_from), "valid_to": iso(r.valid_to)}
+            for r in relations.values()
+        ],
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _sparklines(public: dict[str, Any], series, symptom: str, metric: str | None) -> list[dict[str, Any]]:
+    """Evidence series of the top candidates (and the symptom's metric), downsampled for inline SVG."""
+    wanted: list[tuple[str, str]] = []
+    if metric:
+        wanted.append((symptom, metric))
+    for candidate in public["candidates"][:5]:
+        for ev in candidate["evidence"]:
+            if ev.get("metric"):
+                wanted.append((ev["entity"], ev["metric"]))
+    for anomaly in public["anomalies"]:
+        wanted.append((anomaly["entity"], anomaly["metric"]))
+    onsets = {(a["entity"], a["metric"]): a["onset"] for a in public["anomalies"]}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for key in wanted:
+        if key in seen or len(out) >= MAX_SPARKLINES:
+            continue
+        seen.add(key)
+        row = series.row(SeriesKey(*key))
+        if row is None or len(row) == 0:
+            continue
+        stride = max(1, math.ceil(len(row) / MAX_SPARK_POINTS))
+        times = series.times[::stride]
+        values = row[::stride]
+        out.append({
+            "entity": key[0], "metric": key[1], "onset": onsets.get(key),
+            "t": [int(t) for t in times], "v": [_finite(v) for v in values.astype(float)],
+        })
+    return out
+
+
+def _entity_scores(public: dict[str, Any]) -> dict[str, float]:
+    """Anomaly severity per entity in [0, 1] (the strongest of its anomalies): what the console colours by."""
+    scores: dict[str, float] = {}
+    for anomaly in public["anomalies"]:
+        score = float(anomaly.get("score") or 0.0)
+        severity = score / (score + 5.0) if score > 0 else 0.0
+        scores[anomaly["entity"]] = max(scores.get(anomaly["entity"], 0.0), round(severity, 4))
+    return scores
+
+
+def run_insight(
+    backend: AnalysisBackend,
+    request: InsightRequest,
+    *,
+    hops: int = 6,
+    narrate: Callable[..., Any] = narrate_template,
+    on_stage: StageCallback = lambda stage: None,
+) -> dict[str, Any]:
+    """Analyse ``request`` against ``backend``; returns the insight document (JSON-ready)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    incident = Incident(symptom=request.symptom, metric=request.metric, at=request.at,
+                        lookback=parse_duration(request.lookback), title=request.title)
+    on_stage("reading topology")
+    store = backend.graph()
+    down = store.subgraph(incident.symptom, hops=hops, at=incident.at, since=incident.start, direction="down")
+    up = store.subgraph(incident.symptom, hops=1, at=incident.at, since=incident.start, direction="up")
+    on_stage("reading metrics")
+    members = down.entity_ids() | up.entity_ids()
+    data = backend.window(members, incident.start, incident.at)
+    timings["read"] = round((time.perf_counter() - started) * 1000, 3)
+    on_stage("detecting anomalies and ranking causes")
+    analysis = analyze_incident(store, data.series, incident, data.changes, data.events, AnalysisConfig(hops=hops))
+    on_stage("writing the narrative")
+    t0 = time.perf_counter()
+    narrative = narrate(analysis)
+    all_timings = {**timings, **analysis.timings_ms, "narrate": round((time.perf_counter() - t0) * 1000, 3)}
+    all_timings["total"] = round((time.perf_counter() - started) * 1000, 3)
+    insight = Insight(analysis=analysis, narrative=narrative, timings_ms=all_timings)
+    public = insight.to_public()
+    public["topology"] = _topology_json(down, up)
+    public["entity_scores"] = _entity_scores(public)
+    public["sparklines"] = _sparklines(public, data.series, incident.symptom, incident.metric)
+    public["backend"] = backend.name
+    return public
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf never reach the JSON store (``allow_nan=False``): they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (np.floating,)):
+        return _json_safe(float(value))
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def json_safe(document: dict[str, Any]) -> dict[str, Any]:
+    return _json_safe(document)

@@ -1,0 +1,150 @@
+"""Everything one running app holds, built from settings at start-up and torn down at shutdown.
+
+Routers reach it through ``api.deps`` (``ServicesDep``); nothing here is a module-level global, so a test process can
+run several apps with different settings side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from correlators.case_files import case_from_documents
+
+from ..schemas.insights import console_link
+from ..settings import Settings
+from ..storage import Database, IncidentRepository, InsightRecord, InsightRepository, Outbox, WebhookReceipts
+from .analysis import json_safe, run_insight
+from .backend import AnalysisBackend, CaseBackend, backend_from_settings
+from .notes import failure_note, insight_note
+from .outbox_worker import PAGERDUTY_NOTE, OutboxWorker
+from .pagerduty_client import NoteSender, PagerDutyNotes
+from .runner import InsightRunner
+from .telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[Settings], AnalysisBackend]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    telemetry: Telemetry
+    insights: InsightRepository
+    incidents: IncidentRepository
+    receipts: WebhookReceipts
+    outbox: Outbox
+    runner: InsightRunner
+    outbox_worker: OutboxWorker
+    backend: AnalysisBackend | None = None
+    backend_error: str | None = None
+    narrate: Callable[..., Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require_backend(self) -> AnalysisBackend:
+        from ..exceptions import NotConfiguredError
+
+        if self.backend is None:
+            raise NotConfiguredError(f"no analysis data source is available: {self.backend_error or 'still loading'}")
+        return self.backend
+
+    def console_url(self, insight_id: str) -> str:
+        return console_link(self.settings.base_url, insight_id)
+
+
+def note_sender(settings: Settings) -> NoteSender | None:
+    if settings.pagerduty_api_token is None or not settings.pagerduty_from:
+        return None
+    return PagerDutyNotes(base_url=settings.pagerduty_api_url, token=settings.pagerduty_api_token.get_secret_value(),
+                          from_email=settings.pagerduty_from, timeout_s=settings.outbox_timeout_s)
+
+
+def build_services(settings: Settings, *, sender: NoteSender | None = None) -> Services:
+    db = Database(settings.db_path).open()
+    telemetry = Telemetry()
+    services: Services
+
+    def analyse(record: InsightRecord, on_stage: Callable[[str], None]) -> dict[str, Any]:
+        on_stage("loading data")
+        inline = services.insights.inline_case(record.id) if record.has_inline_case else None
+        if inline is not None:
+            case = case_from_documents(inline["topology"], inline["metrics"], inline["incident"],
+                                       inline.get("changes"), inline.get("events"), name="inline")
+            backend: AnalysisBackend = CaseBackend(case, name="case:inline")
+        else:
+            backend = services.require_backend()
+        kwargs: dict[str, Any] = {"hops": settings.hops, "on_stage": on_stage}
+        if services.narrate is not None:
+            kwargs["narrate"] = services.narrate
+        return json_safe(run_insight(backend, record.request, **kwargs))
+
+    runner = InsightRunner(db=db, analyse=analyse, telemetry=telemetry,
+                           concurrency=settings.max_concurrent_insights, timeout_s=settings.insight_timeout_s)
+    outbox = Outbox(db)
+    worker = OutboxWorker(outbox=outbox, sender=sender if sender is not None else note_sender(settings),
+                          telemetry=telemetry, poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s)
+    services = Services(
+        settings=settings, db=db, telemetry=telemetry, insights=runner.insights, incidents=IncidentRepository(db),
+        receipts=WebhookReceipts(db), outbox=outbox, runner=runner, outbox_worker=worker,
+    )
+
+    def pagerduty_note(record: InsightRecord, result: dict[str, Any]) -> None:
+        if record.source != "pagerduty" or record.incident_id is None:
+            return
+        incident = services.incidents.get(record.incident_id)
+        if incident.external_key is None:
+            return
+        content = insight_note(result, services.console_url(record.id))
+        services.outbox.enqueue(kind=PAGERDUTY_NOTE, target=incident.external_key, insight_id=record.id,
+                                payload={"content": content})
+
+    def pagerduty_failure_note(record: InsightRecord, error: str) -> None:
+        if record.source != "pagerduty" or record.incident_id is None:
+            return
+        incident = services.incidents.get(record.incident_id)
+        if incident.external_key is not None:
+            services.outbox.enqueue(kind=PAGERDUTY_NOTE, target=incident.external_key, insight_id=record.id,
+                                    payload={"content": failure_note(error, services.console_url(record.id))})
+
+    runner.after_finish.append(pagerduty_note)
+    runner.after_fail.append(pagerduty_failure_note)
+    runner.after_commit.append(lambda: worker.kick())
+    telemetry.bind(queued=lambda: float(runner.queued), outbox_pending=lambda: float(outbox.pending_count()))
+    return services
+
+
+async def start_services(services: Services, backend_factory: BackendFactory = backend_from_settings) -> None:
+    """Load the data source (off the event loop), seed the case's own incident, start the runner and outbox."""
+    try:
+        services.backend = await asyncio.to_thread(backend_factory, services.settings)
+    except Exception as exc:  # noqa: BLE001 - the server still serves stored insights; /healthz says what is wrong
+        services.backend_error = f"{type(exc).__name__}: {exc}"
+        log.error("analysis data source unavailable: %s", services.backend_error)
+    if services.backend is not None:
+        await asyncio.to_thread(seed_default_incident, services)
+    await services.runner.start()
+    services.outbox_worker.start()
+
+
+async def stop_services(services: Services) -> None:
+    await services.outbox_worker.stop()
+    await services.runner.stop()
+    services.db.close()
+
+
+def seed_default_incident(services: Services) -> None:
+    """The recorded case's own alert appears in the incident list, ready for the magic wand (once, not per restart)."""
+    assert services.backend is not None
+    incident = services.backend.default_incident()
+    if incident is None:
+        return
+    services.incidents.open_or_get(
+        source="case", external_key=f"{incident.symptom}@{incident.at.isoformat()}", title=incident.title,
+        symptom=incident.symptom, metric=incident.metric, at=incident.at, status="open",
+        details={"lookback_s": incident.lookback.total_seconds()},
+    )

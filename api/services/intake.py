@@ -1,0 +1,205 @@
+"""Turning requests, alerts and PagerDuty events into stored incidents and queued insights.
+
+Each function is blocking (SQLite, and for a live store a graph lookup) and is called through ``asyncio.to_thread``.
+Everything one delivery changes — webhook receipt, incident, insight row — is written in one transaction, so a crash
+leaves either all of it or none of it, and a re-delivery after a crash is processed as new rather than half-seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from correlators.case_files import case_from_documents
+
+from ..exceptions import RequestProblem
+from ..schemas.alertmanager import AlertmanagerWebhook
+from ..schemas.insights import InsightCreate
+from ..schemas.pagerduty import PagerDutyIncident, PagerDutyWebhook
+from ..storage import IncidentRecord, InsightRecord, InsightRequest
+from .container import Services
+from .entity_mapping import resolve_alert, resolve_pagerduty
+
+
+def _lookback(services: Services, value: str | None) -> str:
+    return value or services.settings.default_lookback
+
+
+def create_insight(services: Services, body: InsightCreate, *, source: str) -> InsightRecord:
+    """Validate what to analyse and queue it. ``RequestProblem`` (422) when it names nothing analysable."""
+    inline: dict[str, Any] | None = None
+    incident_id: str | None = None
+    if body.case is not None:
+        inline = body.case.model_dump(mode="json")
+        case = case_from_documents(inline["topology"], inline["metrics"], inline["incident"], inline["changes"],
+                                   inline["events"], name="inline")  # CaseFormatError -> 422 with file and field
+        inc = case.incident
+        request = InsightRequest(symptom=inc.symptom, at=body.at or inc.at, metric=body.metric or inc.metric,
+                                 lookback=body.lookback or f"{int(inc.lookback.total_seconds())}s",
+                                 title=body.title or inc.title)
+    else:
+        backend = services.require_backend()
+        if body.incident_id is not None:
+            incident = services.incidents.get(body.incident_id)  # NotFoundError -> 404
+            if incident.symptom is None:
+                raise RequestProblem(f"incident {incident.id} has no symptom entity mapped; give 'symptom' instead")
+            incident_id = incident.id
+            lookback = body.lookback or incident.details.get("lookback_s")
+            request = InsightRequest(
+                symptom=incident.symptom, at=body.at or incident.at, metric=body.metric or incident.metric,
+                lookback=f"{int(lookback)}s" if isinstance(lookback, (int, float)) else _lookback(services, lookback),
+                title=body.title or incident.title,
+            )
+        else:
+            labels = body.labels or {}
+            if body.labels is not None:
+                resolution = resolve_alert(body.labels, services.settings.alert_entity_rules, backend.has_entity)
+                if resolution.entity is None:
+                    raise RequestProblem(f"labels: {resolution.explanation}")
+                symptom = resolution.entity
+            else:
+                assert body.symptom is not None
+                symptom = body.symptom
+                if not backend.has_entity(symptom):
+                    raise RequestProblem(f"symptom: {symptom!r} is not an entity of the topology ({backend.name})")
+            metric = body.metric or labels.get(services.settings.alert_metric_label)
+            request = InsightRequest(symptom=symptom, at=body.at or backend.default_time(), metric=metric,
+                                     lookback=_lookback(services, body.lookback), title=body.title, labels=labels)
+    return services.insights.create(request, source=source, incident_id=incident_id, inline_case=inline)
+
+
+# -- Alertmanager --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlertOutcome:
+    incident: IncidentRecord
+    created: bool
+    insight: InsightRecord | None
+    new_insight: bool
+    message: str
+
+
+def _alert_title(payload: AlertmanagerWebhook) -> str:
+    annotations = payload.commonAnnotations
+    labels = payload.commonLabels or payload.groupLabels
+    return (annotations.get("summary") or annotations.get("description") or labels.get("alertname")
+            or payload.groupKey)[:512]
+
+
+def _alerts_detail(payload: AlertmanagerWebhook, previous: dict[str, Any]) -> dict[str, Any]:
+    alerts = dict(previous.get("alerts") or {})
+    for alert in payload.alerts:
+        key = alert.fingerprint or "|".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+        alerts[key] = {"status": alert.status, "labels": alert.labels, "startsAt": alert.startsAt.isoformat(),
+                       "endsAt": alert.endsAt.isoformat() if alert.endsAt else None,
+                       "summary": alert.annotations.get("summary", "")}
+    return {"alerts": alerts, "receiver": payload.receiver, "externalURL": payload.externalURL,
+            "groupLabels": payload.groupLabels, "truncatedAlerts": payload.truncatedAlerts}
+
+
+def take_alertmanager(services: Services, payload: AlertmanagerWebhook) -> AlertOutcome:
+    """A firing group opens (or updates) its incident and starts one insight; a resolved group closes it."""
+    backend = services.require_backend()
+    firing = [a for a in payload.alerts if a.status == "firing"]
+    labels_tried = [payload.commonLabels] + [a.labels for a in firing or payload.alerts]
+    symptom, explanation = None, "no labels"
+    for labels in labels_tried:
+        if not labels:
+            continue
+        resolution = resolve_alert(labels, services.settings.alert_entity_rules, backend.has_entity)
+        explanation = resolution.explanation
+        if resolution.entity:
+            symptom = resolution.entity
+            break
+    starts = [a.startsAt for a in (firing or payload.alerts)]
+    at: datetime = min(starts) if starts else backend.default_time()
+    metric = payload.commonLabels.get(services.settings.alert_metric_label)
+    with services.db.transaction():
+        existing = services.incidents.find_open("alertmanager", payload.groupKey)
+        details = _alerts_detail(payload, existing.details if existing else {})
+        incident, created = services.incidents.open_or_get(
+            source="alertmanager", external_key=payload.groupKey, title=_alert_title(payload), symptom=symptom,
+            metric=metric, at=at, status="firing", details=details,
+        )
+        if payload.status == "resolved":
+            ends = [a.endsAt for a in payload.alerts if a.endsAt]
+            resolved = services.incidents.resolve(source="alertmanager", external_key=payload.groupKey,
+                                                  at=max(ends) if ends else at, details={})
+            assert resolved is not None
+            insight = services.insights.get(resolved.latest_insight) if resolved.latest_insight else None
+            return AlertOutcome(resolved, created, insight, False, "alert group resolved; incident closed")
+        if incident.latest_insight is not None:
+            insight = services.insights.get(incident.latest_insight)
+            return AlertOutcome(incident, created, insight, False,
+                                f"incident already open with insight {insight.id} ({insight.status}); not run again")
+        if symptom is None:
+            return AlertOutcome(incident, created, None, False, f"incident recorded, no insight: {explanation}")
+        request = InsightRequest(symptom=symptom, at=at, metric=metric,
+                                 lookback=services.settings.default_lookback, title=incident.title,
+                                 labels=payload.commonLabels)
+        insight = services.insights.create(request, source="alertmanager", incident_id=incident.id)
+        incident = services.incidents.get(incident.id)
+    return AlertOutcome(incident, created, insight, True, f"insight {insight.id} started for {symptom}")
+
+
+# -- PagerDuty -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PagerDutyOutcome:
+    duplicate: bool
+    ignored: bool
+    incident: IncidentRecord | None
+    insight: InsightRecord | None
+    new_insight: bool
+    symptom: str | None
+    message: str
+
+
+def take_pagerduty(services: Services, payload: PagerDutyWebhook) -> PagerDutyOutcome:
+    """De-duplicate by event id; ``incident.triggered`` -> incident + insight; ``incident.resolved`` closes it."""
+    event = payload.event
+    with services.db.transaction():
+        if not services.receipts.first_time("pagerduty", event.id):
+            known = services.receipts.incident_of("pagerduty", event.id)
+            incident = services.incidents.get(known) if known else None
+            insight = services.insights.get(incident.latest_insight) if incident and incident.latest_insight else None
+            return PagerDutyOutcome(True, False, incident, insight, False, incident.symptom if incident else None,
+                                    f"event {event.id} already received; not processed again")
+        if event.event_type == "incident.resolved":
+            data = PagerDutyIncident.model_validate(event.data)
+            resolved = services.incidents.resolve(source="pagerduty", external_key=data.id, at=event.occurred_at,
+                                                  details={"resolved_event": event.id})
+            if resolved is not None:
+                services.receipts.link("pagerduty", event.id, resolved.id)
+            return PagerDutyOutcome(False, False, resolved, None, False, None,
+                                    "incident resolved" if resolved else "no open incident to resolve")
+        if event.event_type != "incident.triggered":
+            return PagerDutyOutcome(False, True, None, None, False, None,
+                                    f"event type {event.event_type} is not acted on")
+        data = PagerDutyIncident.model_validate(event.data)
+        backend = services.require_backend()
+        service = data.service
+        resolution = resolve_pagerduty(service_id=service.id if service else None,
+                                       service_name=service.summary if service else None, title=data.title,
+                                       mapping=services.settings.pagerduty_service_map, exists=backend.has_entity)
+        at = data.created_at or event.occurred_at
+        incident, created = services.incidents.open_or_get(
+            source="pagerduty", external_key=data.id, title=data.title[:512] or f"PagerDuty incident {data.id}",
+            symptom=resolution.entity, metric=None, at=at, status="triggered",
+            details={"html_url": data.html_url, "number": data.number, "urgency": data.urgency,
+                     "service": service.summary if service else None, "service_id": service.id if service else None},
+        )
+        services.receipts.link("pagerduty", event.id, incident.id)
+        if incident.latest_insight is not None:
+            insight = services.insights.get(incident.latest_insight)
+            return PagerDutyOutcome(False, False, incident, insight, False, incident.symptom,
+                                    f"incident {data.id} already has insight {insight.id}; not run again")
+        if resolution.entity is None:
+            return PagerDutyOutcome(False, False, incident, None, False, None,
+                                    f"incident recorded, no insight: {resolution.explanation}; "
+                                    "add the service to FAULTLINE_PAGERDUTY_SERVICE_MAP")
+        request = InsightRequest(symptom=resolution.entity, at=at, lookback=services.settings.default_lookback,
+                                 title=incident.title)
+        insight = services.insights.create(request, source="pagerduty", incident_id=incident.id)
+        incident = services.incidents.get(incident.id)
+    return PagerDutyOutcome(False, False, incident, insight, True, resolution.entity,
+                            f"insight {insight.id} started for {resolution.entity}")

@@ -1,0 +1,166 @@
+"""Everything the server reads from its environment, validated once at start-up.
+
+One ``Settings`` class (env prefix ``FAULTLINE_``), read by the cached ``get_settings()`` dependency and never at import
+time, so tests can build an app per configuration. Secrets are ``SecretStr``: their ``repr`` is ``'**********'`` and
+they are never written to a log line or an API answer.
+
+Complex values are JSON in the environment, e.g.::
+
+    FAULTLINE_API_TOKENS='[{"name": "ci", "token": "…", "scopes": ["read", "write"]}]'
+    FAULTLINE_PAGERDUTY_SERVICE_MAP='{"PIJ90N7": "app:chat", "Chat API": "app:chat"}'
+    FAULTLINE_ALERT_ENTITY_RULES='["{faultline_entity}", "pod:{namespace}/{pod}", "app:{app}"]'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Scope = Literal["read", "write"]
+
+DEFAULT_ALERT_ENTITY_RULES: tuple[str, ...] = (
+    "{faultline_entity}",
+    "{entity}",
+    "pod:{namespace}/{pod}",
+    "llm:{model}",
+    "app:{app}",
+    "app:{service}",
+    "app:{job}",
+)
+
+
+class ApiToken(BaseModel):
+    """One API token. ``write`` implies ``read``. ``name`` is what logs and audit lines show instead of the token."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    token: SecretStr
+    scopes: tuple[Scope, ...] = ("read",)
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("an API token must be at least 16 characters")
+        return value
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes or (scope == "read" and "write" in self.scopes)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Server configuration (env prefix ``FAULTLINE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FAULTLINE_", env_ignore_empty=True, extra="ignore", frozen=True)
+
+    # -- where it listens, what it calls itself ---------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None, description="Base URL people reach the console at (links in PagerDuty notes); default http://host:port"
+    )
+
+    # -- data: insight store, and where analyses read topology and metrics from -------------------------------------
+    db_path: Path = Path("var/faultline.sqlite3")
+    case_dir: Path | None = Field(default=None, description="Embedded default: a case directory (default: the demo case)")
+    graph_file: Path | None = Field(default=None, description="Live topology: a MemoryStore JSON file kept by collectors")
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str = "neo4j"
+    prometheus_url: str | None = None
+    prometheus_step_s: float = Field(default=30.0, gt=0)
+    entity_label: str = Field(default="faultline_entity", description="Prometheus label naming the entity of a series")
+
+    # -- analysis ---------------------------------------------------------------------------------------------------
+    max_concurrent_insights: int = Field(default=2, ge=1, le=64)
+    insight_timeout_s: float = Field(default=120.0, gt=0)
+    default_lookback: str = "60m"
+    hops: int = Field(default=6, ge=1, le=12)
+
+    # -- access -----------------------------------------------------------------------------------------------------
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto", description="auto: tokens required unless bound to loopback with no tokens configured"
+    )
+    api_tokens: tuple[ApiToken, ...] = ()
+
+    # -- Alertmanager -----------------------------------------------------------------------------------------------
+    alert_entity_rules: tuple[str, ...] = DEFAULT_ALERT_ENTITY_RULES
+    alert_metric_label: str = "faultline_metric"
+
+    # -- PagerDuty --------------------------------------------------------------------------------------------------
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None, description="V3 webhook signing secret(s); several comma-separated while rotating"
+    )
+    pagerduty_api_token: SecretStr | None = None
+    pagerduty_from: str | None = None
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_service_map: dict[str, str] = Field(
+        default_factory=dict, description="PagerDuty service id or name, or a title substring, -> symptom entity id"
+    )
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    outbox_max_backoff_s: float = Field(default=300.0, gt=0)
+    outbox_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("alert_entity_rules")
+    @classmethod
+    def _rules_have_placeholders(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        for rule in rules:
+            if "{" not in rule:
+                raise ValueError(f"alert entity rule {rule!r} has no {{label}} placeholder")
+        return rules
+
+    @model_validator(mode="after")
+    def _auth_is_possible(self) -> "Settings":
+        if self.auth_required and not self.api_tokens:
+            raise ValueError(
+                f"API tokens are required when listening on {self.host!r} (not loopback) or with auth=on: "
+                "set FAULTLINE_API_TOKENS, or bind to 127.0.0.1 for the token-less demo mode"
+            )
+        names = [t.name for t in self.api_tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("API token names must be unique")
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth == "on":
+            return True
+        if self.auth == "off":
+            return False
+        return bool(self.api_tokens) or not is_loopback(self.host)
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.port}"
+
+    def pagerduty_secrets(self) -> list[bytes]:
+        """Every configured webhook signing secret (several during a rotation)."""
+        if self.pagerduty_webhook_secret is None:
+            return []
+        raw = self.pagerduty_webhook_secret.get_secret_value()
+        return [part.strip().encode("utf-8") for part in raw.split(",") if part.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once (tests override the dependency instead)."""
+    return Settings()

@@ -1,0 +1,111 @@
+"""Insights: the durable queue and the results. A row is written before the API answers 202."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ..exceptions import NotFoundError
+from .db import Database
+from .records import InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
+
+
+def _record(row: sqlite3.Row) -> InsightRecord:
+    return InsightRecord(
+        id=row["id"], seq=row["seq"], incident_id=row["incident_id"], source=row["source"], status=row["status"],
+        stage=row["stage"], request=InsightRequest.model_validate_json(row["request_json"]),
+        has_inline_case=row["case_json"] is not None,
+        result=json.loads(row["result_json"]) if row["result_json"] else None, error=row["error"],
+        attempts=row["attempts"], created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class InsightRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        request: InsightRequest,
+        *,
+        source: str,
+        incident_id: str | None = None,
+        inline_case: dict[str, Any] | None = None,
+    ) -> InsightRecord:
+        ident = new_id("ins")
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO insights(id, incident_id, source, status, stage, request_json, case_json, created_at)"
+                " VALUES (?, ?, ?, 'queued', 'queued', ?, ?, ?)",
+                (ident, incident_id, source, request.model_dump_json(), dumps(inline_case) if inline_case else None,
+                 ts(now_utc())),
+            )
+            if incident_id is not None:
+                conn.execute("UPDATE incidents SET latest_insight=?, updated_at=? WHERE id=?",
+                             (ident, ts(now_utc()), incident_id))
+        return self.get(ident)
+
+    def get(self, ident: str) -> InsightRecord:
+        rows = self.db.query("SELECT * FROM insights WHERE id=?", (ident,))
+        if not rows:
+            raise NotFoundError("insight", ident)
+        return _record(rows[0])
+
+    def inline_case(self, ident: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT case_json FROM insights WHERE id=?", (ident,))
+        if not rows:
+            raise NotFoundError("insight", ident)
+        return json.loads(rows[0]["case_json"]) if rows[0]["case_json"] else None
+
+    def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
+             status: str | None = None) -> list[InsightRecord]:
+        """Newest first; ``before_seq`` is the cursor of the previous page."""
+        where, params = ["1=1"], []
+        if before_seq is not None:
+            where.append("seq < ?")
+            params.append(before_seq)
+        if incident_id is not None:
+            where.append("incident_id = ?")
+            params.append(incident_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        rows = self.db.query(
+            f"SELECT * FROM insights WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?", (*params, limit)
+        )
+        return [_record(r) for r in rows]
+
+    def unfinished(self) -> list[str]:
+        """Insights accepted but not finished (queued, or running when the process died), oldest first."""
+        return [r["id"] for r in self.db.query(
+            "SELECT id FROM insights WHERE status IN ('queued', 'running') ORDER BY seq ASC")]
+
+    def mark_running(self, ident: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE insights SET status='running', stage='starting', attempts=attempts+1, started_at=? WHERE id=?",
+                (ts(now_utc()), ident),
+            )
+
+    def set_stage(self, ident: str, stage: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE insights SET stage=? WHERE id=? AND status='running'", (stage, ident))
+
+    def finish(self, ident: str, result: dict[str, Any]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE insights SET status='done', stage='done', result_json=?, error=NULL, finished_at=? WHERE id=?",
+                (dumps(result), ts(now_utc()), ident),
+            )
+
+    def fail(self, ident: str, error: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE insights SET status='failed', stage='failed', error=?, finished_at=? WHERE id=?",
+                (error[:2000], ts(now_utc()), ident),
+            )
+
+    def counts(self) -> dict[str, int]:
+        return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM insights GROUP BY status")}
