@@ -4,6 +4,7 @@
 
     DetectorError                 base of everything raised here
     └── MetricSourceError         a metric source (file, Prometheus) could not deliver series
+        └── MetricSourceUnavailableError   the source cannot be reached at all (connection refused, DNS)
 
 Malformed ``metrics.csv`` / ``events.json`` raise ``topology.CaseFormatError`` so every case-file problem is
 reported the same way.
@@ -16,3 +17,7 @@ class DetectorError(Exception):
 
 class MetricSourceError(DetectorError):
     """A metric source failed; the message names the source and what failed."""
+
+
+class MetricSourceUnavailableError(MetricSourceError):
+    """The source cannot be reached at all; asking it further questions is pointless."""

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,3 +226,77 @@ def kube_namespace(kube_cluster: KubeCluster) -> Iterator[str]:
                 core.delete_namespace(name)
             except client.ApiException:
                 pass
+
+
+@dataclass
+class FaultProxy:
+    """Plain-HTTP proxy on 127.0.0.1 in front of the real API server that answers chosen paths with an error."""
+
+    url: str
+    upstream: KubeCluster
+    failures: dict[str, int]
+    server: object
+
+    def configuration(self, token: str | None = None):  # -> kubernetes.client.Configuration
+        config = self.upstream.configuration(token)
+        config.host = self.url
+        return config
+
+    def api_client(self, token: str | None = None):
+        from kubernetes import client
+
+        return client.ApiClient(self.configuration(token))
+
+
+@pytest.fixture
+def kube_fault_proxy(kube_cluster: KubeCluster) -> Iterator[Callable[[dict[str, int]], FaultProxy]]:
+    """``kube_fault_proxy({"/events": 500})``: requests whose path contains a key get that status (a Kubernetes
+    ``Status`` body, as the API server sends); every other request is forwarded to the real API server."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers: list[ThreadingHTTPServer] = []
+    context = ssl.create_default_context(cafile=str(kube_cluster.ca_file))
+
+    def start(failures: dict[str, int]) -> FaultProxy:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                for fragment, status in failures.items():
+                    if fragment in self.path:
+                        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                           "message": f"injected failure for {self.path}", "code": status,
+                                           "reason": "InternalError" if status >= 500 else "Forbidden"}).encode()
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                request = urllib.request.Request(kube_cluster.url + self.path, headers={
+                    "Authorization": self.headers.get("Authorization", ""), "Accept": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                        status, body = response.status, response.read()
+                except urllib.error.HTTPError as exc:
+                    status, body = exc.code, exc.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return FaultProxy(url=f"http://127.0.0.1:{server.server_address[1]}", upstream=kube_cluster,
+                          failures=failures, server=server)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

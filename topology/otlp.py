@@ -1,0 +1,275 @@
+"""A typed parser for OTLP/HTTP JSON traces (``ExportTraceServiceRequest``, the body of ``POST /v1/traces``).
+
+Why our own parser rather than protobuf's JSON mapping: OTLP/JSON differs from the generic mapping (trace and span
+ids are hex, not base64; 64-bit integers arrive as strings; enums as integers), and a collector must survive one bad
+span without losing its neighbours. Each span that cannot be read (no ids, bad hex, no times, end before start) is
+skipped with a ``SourceProblem`` naming where it was; a body that is not an OTLP document at all is a
+``TraceFormatError``.
+
+Both the lowerCamelCase field names of the spec and snake_case (accepted by protobuf JSON parsers) are read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from .exceptions import TraceFormatError
+from .problems import SourceProblem, report
+
+log = logging.getLogger(__name__)
+
+AttrValue = Union[str, bool, int, float, bytes, tuple["AttrValue", ...], dict[str, "AttrValue"], None]
+
+SPAN_KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+
+
+class SpanEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    time_ns: int
+    attributes: dict[str, Any] = {}
+
+
+class Span(BaseModel):
+    """One span with its resource's attributes; times are integer nanoseconds since the epoch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None = None
+    name: str = ""
+    kind: str = "UNSPECIFIED"
+    start_ns: int
+    end_ns: int
+    status: str = "UNSET"
+    status_message: str = ""
+    attributes: dict[str, Any] = {}
+    resource: dict[str, Any] = {}
+    scope: str = ""
+    events: tuple[SpanEvent, ...] = ()
+
+    @property
+    def service(self) -> str | None:
+        value = self.resource.get("service.name")
+        return str(value) if value else None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.start_ns / 1e9, tz=timezone.utc)
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "ERROR"
+
+    def attr(self, *keys: str) -> Any:
+        """The first of ``keys`` present on the span (then on its resource): semconv renames keep old names alive."""
+        for key in keys:
+            if key in self.attributes:
+                return self.attributes[key]
+        for key in keys:
+            if key in self.resource:
+                return self.resource[key]
+        return None
+
+
+class ParsedTraces(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    spans: tuple[Span, ...]
+    problems: tuple[SourceProblem, ...] = ()
+
+
+def _field(obj: Mapping[str, Any], camel: str) -> Any:
+    if camel in obj:
+        return obj[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return obj.get(snake)
+
+
+def any_value(value: Any) -> AttrValue:
+    """Decode an OTLP ``AnyValue`` (``{"stringValue": ...}``, ``{"intValue": "42"}``, arrays, kvlists)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"attribute value is not an AnyValue object: {value!r}")
+    if not value:
+        return None
+    for key in ("stringValue", "string_value"):
+        if key in value:
+            return str(value[key])
+    for key in ("boolValue", "bool_value"):
+        if key in value:
+            return bool(value[key])
+    for key in ("intValue", "int_value"):
+        if key in value:
+            return int(value[key])
+    for key in ("doubleValue", "double_value"):
+        if key in value:
+            raw = value[key]
+            return float(raw) if not isinstance(raw, str) else float(raw.replace("Infinity", "inf"))
+    for key in ("bytesValue", "bytes_value"):
+        if key in value:
+            return base64.b64decode(value[key])
+    for key in ("arrayValue", "array_value"):
+        if key in value:
+            return tuple(any_value(v) for v in (value[key] or {}).get("values", ()))
+    for key in ("kvlistValue", "kvlist_value"):
+        if key in value:
+            return attributes((value[key] or {}).get("values", ()))
+    raise ValueError(f"unknown AnyValue kind: {sorted(value)!r}")
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise ValueError("attributes is not a list of key/value objects")
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+            raise ValueError(f"attribute without a string key: {item!r}")
+        out[item["key"]] = any_value(item.get("value") or {})
+    return out
+
+
+def _hex_id(raw: Any, length: int, what: str) -> str:
+    if not isinstance(raw, str) or len(raw) != length:
+        raise ValueError(f"{what} must be {length} hex characters, got {raw!r}")
+    try:
+        number = int(raw, 16)
+    except ValueError:
+        raise ValueError(f"{what} is not hex: {raw!r}") from None
+    if number == 0:
+        raise ValueError(f"{what} is all zeros (invalid)")
+    return raw.lower()
+
+
+def _nanos(raw: Any, what: str) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} is not an integer of nanoseconds: {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{what} is missing or zero")
+    return value
+
+
+def _enum(raw: Any, table: dict[int, str], prefix: str) -> str:
+    if isinstance(raw, int):
+        return table.get(raw, "UNSPECIFIED")
+    if isinstance(raw, str):
+        return raw.removeprefix(prefix) or "UNSPECIFIED"
+    return table[0]
+
+
+def _span(raw: Mapping[str, Any], resource: dict[str, Any], scope: str) -> Span:
+    if not isinstance(raw, Mapping):
+        raise ValueError("span is not an object")
+    parent = _field(raw, "parentSpanId")
+    status = _field(raw, "status") or {}
+    start = _nanos(_field(raw, "startTimeUnixNano"), "startTimeUnixNano")
+    end = _nanos(_field(raw, "endTimeUnixNano"), "endTimeUnixNano")
+    if end < start:
+        raise ValueError(f"ends before it starts ({end} < {start})")
+    events = tuple(
+        SpanEvent(name=str(e.get("name", "")), time_ns=_nanos(_field(e, "timeUnixNano"), "event timeUnixNano"),
+                  attributes=attributes(e.get("attributes")))
+        for e in (_field(raw, "events") or ())
+    )
+    return Span(
+        trace_id=_hex_id(_field(raw, "traceId"), 32, "traceId"),
+        span_id=_hex_id(_field(raw, "spanId"), 16, "spanId"),
+        parent_span_id=_hex_id(parent, 16, "parentSpanId") if parent else None,
+        name=str(raw.get("name", "")),
+        kind=_enum(raw.get("kind"), SPAN_KINDS, "SPAN_KIND_"),
+        start_ns=start, end_ns=end,
+        status=_enum(status.get("code"), STATUS_CODES, "STATUS_CODE_"),
+        status_message=str(status.get("message", "") or ""),
+        attributes=attributes(raw.get("attributes")), resource=resource, scope=scope, events=events,
+    )
+
+
+def _iter_spans(document: Mapping[str, Any], source: str, problems: list[SourceProblem]) -> Iterator[Span]:
+    resource_spans = _field(document, "resourceSpans")
+    if not isinstance(resource_spans, list):
+        raise TraceFormatError(f"{source}: not an OTLP trace document (no resourceSpans list)")
+    for r, block in enumerate(resource_spans):
+        try:
+            resource = attributes(((block or {}).get("resource") or {}).get("attributes"))
+        except (ValueError, AttributeError) as exc:
+            problems.append(report(log, SourceProblem(source="otlp", where=f"{source} resourceSpans[{r}]",
+                                                      reason=f"bad resource: {exc}")))
+            continue
+        for s, scope_block in enumerate(_field(block, "scopeSpans") or _field(block, "instrumentationLibrarySpans") or ()):
+            scope = str(((scope_block or {}).get("scope") or {}).get("name", ""))
+            for i, raw in enumerate((scope_block or {}).get("spans") or ()):
+                try:
+                    yield _span(raw, resource, scope)
+                except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+                    name = raw.get("name") if isinstance(raw, Mapping) else None
+                    problems.append(report(log, SourceProblem(
+                        source="otlp", where=f"{source} resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
+                        + (f" {name!r}" if name else ""), reason=str(exc))))
+
+
+def parse_otlp_json(body: str | bytes | Mapping[str, Any], *, source: str = "request") -> ParsedTraces:
+    """Parse one ``ExportTraceServiceRequest`` in OTLP/JSON."""
+    if isinstance(body, (str, bytes)):
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise TraceFormatError(f"{source}: document larger than {MAX_DOCUMENT_BYTES} bytes")
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TraceFormatError(f"{source}: not JSON: {exc}") from exc
+    else:
+        document = body
+    if not isinstance(document, Mapping):
+        raise TraceFormatError(f"{source}: not an OTLP trace document (top level is not an object)")
+    problems: list[SourceProblem] = []
+    spans = tuple(_iter_spans(document, source, problems))
+    return ParsedTraces(spans=spans, problems=tuple(problems))
+
+
+def read_otlp_file(path: str | Path) -> ParsedTraces:
+    """One OTLP/JSON document, or JSON Lines of them (what file exporters write, one export request a line).
+
+    A line that is not a document is a ``SourceProblem``; the other lines are kept.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: cannot read: {exc}") from exc
+    try:
+        return parse_otlp_json(text, source=str(path))
+    except TraceFormatError:
+        if "\n" not in text.strip():
+            raise
+    spans: list[Span] = []
+    problems: list[SourceProblem] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = parse_otlp_json(line, source=f"{path}:{number}")
+        except TraceFormatError as exc:
+            problems.append(report(log, SourceProblem(source="otlp", where=f"{path}:{number}", reason=str(exc))))
+            continue
+        spans.extend(parsed.spans)
+        problems.extend(parsed.problems)
+    return ParsedTraces(spans=tuple(spans), problems=tuple(problems))
