@@ -11,6 +11,7 @@ pytest_plugins: list[str] = [
     "tests.servers.llm_scripted",
     "tests.servers.prometheus",
     "tests.servers.kubernetes",
+    "tests.servers.otlp",
     "tests.servers.pagerduty",
     "tests.servers.browser",
 ]
