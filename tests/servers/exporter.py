@@ -176,3 +176,32 @@ def openmetrics_history(series: Iterable[HistorySeries]) -> str:
         lines.extend(f"{item.name}{labels} {_fmt(v)} {t:.3f}" for t, v in item.points)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def histogram_history(
+    name: str,
+    labels: Mapping[str, str],
+    points: Sequence[tuple[float, float, int]],
+    buckets: Sequence[float] = DEFAULT_BUCKETS,
+) -> list[HistorySeries]:
+    """Cumulative ``_bucket``/``_sum``/``_count`` series of a histogram that, at each ``(t, value, n)``, observed
+    ``n`` more requests of latency ``value`` — so ``rate()`` and ``histogram_quantile()`` see exactly that history."""
+    bounds = [*buckets, float("inf")]
+    counts = [0.0] * len(bounds)
+    total = count = 0.0
+    series: dict[str, list[tuple[float, float]]] = {}
+    for t, value, n in points:
+        for i, upper in enumerate(bounds):
+            if value <= upper:
+                counts[i] += n
+        total += value * n
+        count += n
+        for i, upper in enumerate(bounds):
+            series.setdefault(_fmt(upper), []).append((t, counts[i]))
+        series.setdefault("_sum", []).append((t, total))
+        series.setdefault("_count", []).append((t, count))
+    out = [HistorySeries(f"{name}_bucket", {**labels, "le": le}, pts) for le, pts in series.items()
+           if not le.startswith("_")]
+    out.append(HistorySeries(f"{name}_sum", dict(labels), series["_sum"]))
+    out.append(HistorySeries(f"{name}_count", dict(labels), series["_count"]))
+    return out

@@ -1,0 +1,145 @@
+"""The Prometheus source against a real Prometheus: backfilled vLLM/SGLang/DCGM history and a live scrape."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from detectors.exceptions import MetricSourceUnavailableError
+from detectors.sources import PrometheusConfig, PrometheusSource, PromQuery
+from tests.servers.common import free_port
+from tests.servers.exporter import HistorySeries, histogram_history, openmetrics_history
+
+pytestmark = pytest.mark.integration
+
+STEP_AT_MIN = 10  # the fault starts this many minutes before "now"
+
+
+def _history(now: float) -> str:
+    times = np.arange(now - 1800, now - 5, 15.0)
+    faulty = times >= now - STEP_AT_MIN * 60
+    series: list[HistorySeries] = []
+    # vLLM, new metric names, model "deepseek-r1": TTFT and queue jump at the fault.
+    labels = {"model_name": "deepseek-r1", "pod": "vllm-0", "namespace": "prod"}
+    series += histogram_history("vllm:time_to_first_token_seconds", labels,
+                                [(t, 2.0 if f else 0.2, 30) for t, f in zip(times, faulty)])
+    series += histogram_history("vllm:inter_token_latency_seconds", labels, [(t, 0.02, 900) for t in times])
+    series.append(HistorySeries("vllm:num_requests_waiting", labels,
+                                [(t, 40.0 if f else 1.0) for t, f in zip(times, faulty)]))
+    series.append(HistorySeries("vllm:kv_cache_usage_perc", labels, [(t, 0.5) for t in times]))
+    series.append(HistorySeries("vllm:generation_tokens_total", labels,
+                                [(t, 100.0 * i) for i, t in enumerate(times)]))
+    # vLLM, old names, model "qwen2.5-72b".
+    old = {"model_name": "qwen2.5-72b"}
+    series += histogram_history("vllm:time_per_output_token_seconds", old, [(t, 0.04, 500) for t in times])
+    series.append(HistorySeries("vllm:gpu_cache_usage_perc", old, [(t, 0.8) for t in times]))
+    # SGLang, model "llama3.1-70b".
+    sg = {"model_name": "llama3.1-70b"}
+    series.append(HistorySeries("sglang:num_queue_reqs", sg, [(t, 3.0) for t in times]))
+    series.append(HistorySeries("sglang:token_usage", sg, [(t, 0.3) for t in times]))
+    # A vLLM series without model_name: no entity rule fits it.
+    series.append(HistorySeries("vllm:num_requests_running", {"pod": "mystery"}, [(t, 2.0) for t in times]))
+    # DCGM, two GPUs of one node.
+    for gpu in ("0", "1"):
+        g = {"gpu": gpu, "UUID": f"GPU-{gpu}aaa", "Hostname": "gpu-node-1", "modelName": "NVIDIA H100",
+             "exported_pod": "vllm-0", "exported_namespace": "prod"}
+        series.append(HistorySeries("DCGM_FI_DEV_GPU_UTIL", g, [(t, 95.0 if gpu == "0" else 10.0) for t in times]))
+        series.append(HistorySeries("DCGM_FI_DEV_GPU_TEMP", g, [(t, 70.0) for t in times]))
+    # RED, OpenTelemetry HTTP server metric names.
+    red = {"service_name": "chat", "http_response_status_code": "200"}
+    series += histogram_history("http_server_request_duration_seconds", red,
+                                [(t, 3.0 if f else 0.5, 20) for t, f in zip(times, faulty)])
+    return openmetrics_history(series)
+
+
+@pytest.fixture(scope="module")
+def backfilled(request):
+    now = time.time()
+    return now, _history(now)
+
+
+def _series(result, entity: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    mask = (result.samples.entities == entity) & (result.samples.metrics == metric)
+    order = np.argsort(result.samples.times[mask])
+    return result.samples.times[mask][order], result.samples.values[mask][order]
+
+
+def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog):
+    now, history = backfilled
+    prom = prometheus_factory(backfill=history)
+    caplog.set_level(logging.WARNING)
+    end = datetime.fromtimestamp(now, timezone.utc)
+    result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=30)).read(end - timedelta(minutes=25), end)
+
+    times, ttft = _series(result, "llm:deepseek-r1", "ttft_p95_s")
+    before, after = ttft[times < now - (STEP_AT_MIN + 3) * 60], ttft[times > now - (STEP_AT_MIN - 3) * 60]
+    assert np.nanmedian(before) < 0.3 and np.nanmedian(after) > 1.0
+    _, queue = _series(result, "llm:deepseek-r1", "queue_len")
+    assert queue[0] == 1.0 and queue[-1] == 40.0
+    assert np.nanmax(_series(result, "llm:deepseek-r1", "tpot_p95_s")[1]) < 0.05
+    assert np.allclose(_series(result, "llm:deepseek-r1", "tokens_per_s")[1], 100 / 15, rtol=0.05)
+    # Old vLLM names read into the same metrics.
+    assert np.allclose(_series(result, "llm:qwen2.5-72b", "kv_cache_usage")[1], 0.8)
+    assert np.nanmax(_series(result, "llm:qwen2.5-72b", "tpot_p95_s")[1]) < 0.05
+    # SGLang.
+    assert np.allclose(_series(result, "llm:llama3.1-70b", "queue_len")[1], 3.0)
+    assert np.allclose(_series(result, "llm:llama3.1-70b", "kv_cache_usage")[1], 0.3)
+    # DCGM per GPU, named like the Kubernetes collector names GPUs.
+    assert np.allclose(_series(result, "gpu:gpu-node-1/0", "gpu_util")[1], 95.0)
+    assert np.allclose(_series(result, "gpu:gpu-node-1/1", "gpu_util")[1], 10.0)
+    # RED from OpenTelemetry HTTP metrics.
+    times, latency = _series(result, "app:chat", "latency_p95_s")
+    assert np.nanmedian(latency[times > now - (STEP_AT_MIN - 3) * 60]) > 2.0
+    # The series without model_name was reported and skipped; nothing else was.
+    unmapped = [p for p in result.problems if "no entity rule" in p.reason]
+    assert len(unmapped) == 1 and unmapped[0].where == "running_requests"
+    assert "no entity rule fits labels {}" in caplog.text
+    assert result.queries_ok == len(PrometheusConfig().queries)
+
+
+def test_live_scrape_dcgm_exported_pod_and_xid_events(prometheus_factory, metrics_exporter):
+    labels = {"gpu": "0", "UUID": "GPU-0aaa", "Hostname": "gpu-node-1", "pod": "vllm-0", "namespace": "prod"}
+    metrics_exporter.set_gauge("DCGM_FI_DEV_XID_ERRORS", labels, 0)
+    metrics_exporter.set_gauge("DCGM_FI_DEV_GPU_UTIL", labels, 50)
+    # The exporter is scraped as a Kubernetes target: its own pod label makes the GPU's pod "exported_pod".
+    prom = prometheus_factory({metrics_exporter.address: {"pod": "dcgm-exporter-7xk2p", "namespace": "gpu-operator"}})
+    series = prom.wait_for("DCGM_FI_DEV_XID_ERRORS")
+    assert series[0]["metric"]["exported_pod"] == "vllm-0"
+    start = datetime.now(timezone.utc)
+    time.sleep(3)
+    metrics_exporter.set_gauge("DCGM_FI_DEV_XID_ERRORS", labels, 79)  # "GPU has fallen off the bus"
+    prom.wait_for("DCGM_FI_DEV_XID_ERRORS == 79")
+    time.sleep(2)
+    end = datetime.now(timezone.utc)
+    result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=1)).read(start, end)
+    _, util = _series(result, "gpu:gpu-node-1/0", "gpu_util")
+    assert len(util) >= 3 and np.allclose(util, 50)
+    assert [(e.entity, e.reason, e.message) for e in result.events] == [
+        ("gpu:gpu-node-1/0", "XidError", "GPU Xid error 79")]
+
+
+def test_a_bad_query_is_reported_and_the_others_still_answer(prometheus_factory, backfilled):
+    now, history = backfilled
+    prom = prometheus_factory(backfill=history)
+    config = PrometheusConfig(queries=(
+        PromQuery(metric="broken", promql="sum by (model_name (vllm:num_requests_waiting", entities=("llm:{model_name}",)),
+        PromQuery(metric="queue_len", promql="sum by (model_name) (vllm:num_requests_waiting)",
+                  entities=("llm:{model_name}",)),
+    ))
+    end = datetime.fromtimestamp(now, timezone.utc)
+    result = PrometheusSource(prom.url, config=config).read(end - timedelta(minutes=5), end)
+    assert result.queries_ok == 1
+    assert [p.where for p in result.problems] == ["broken"]
+    assert "HTTP 400 bad_data" in result.problems[0].reason
+    assert ("llm:deepseek-r1", "queue_len") in result.samples.series_keys()
+
+
+def test_unreachable_prometheus_is_a_source_error():
+    url = f"http://127.0.0.1:{free_port()}"
+    end = datetime.now(timezone.utc)
+    with pytest.raises(MetricSourceUnavailableError, match="ConnectError"):
+        PrometheusSource(url).read(end - timedelta(minutes=5), end)
