@@ -48,7 +48,7 @@ def create_app(
             await stop_services(services)
 
     app = FastAPI(
-        title="faultline", version=VERSION, lifespan=lifespan,
+        title="faultline", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None,
         description="Root-cause insights for AI-native applications on Kubernetes: start an insight for a symptom, "
                     "read its ranked causes, fault chain, evidence and narrative; receive Alertmanager and PagerDuty "
                     "webhooks. Send `Authorization: Bearer <token>` when tokens are configured.",

@@ -14,4 +14,5 @@ pytest_plugins: list[str] = [
     "tests.servers.otlp",
     "tests.servers.pagerduty",
     "tests.servers.browser",
+    "tests.servers.faultline",
 ]

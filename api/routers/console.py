@@ -2,7 +2,7 @@
 
 The page holds no data; it reads everything through the API with the user's token (when tokens are required it asks
 for one and keeps it in ``sessionStorage``). Strict security headers: scripts only from this origin, no inline script,
-no framing.
+no framing. Inline *styles* are allowed because cytoscape.js sets them on its canvas container; they cannot run code.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter(include_in_schema=False)
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
@@ -25,3 +26,13 @@ async def console_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-cache"})
+
+
+@router.get("/docs")
+async def api_docs() -> HTMLResponse:
+    """Swagger UI from the vendored swagger-ui-dist (FastAPI's default page would load it from a CDN)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title="faultline API",
+        swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css", swagger_favicon_url="data:,",
+    )
