@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from detectors.case_files import load_events, load_metrics, parse_events, parse_metrics_rows
-from topology.case_files import case_file, load_topology, parse_item, parse_topology, read_json
+from topology.case_files import (
+    DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
+)
 from topology.exceptions import CaseFormatError
 
 from .models import Case, Change, Incident
@@ -36,17 +38,17 @@ def check_references(case: Case, file_hint: str = "") -> None:
         )
 
 
-def load_case(case_dir: str | os.PathLike[str]) -> Case:
-    """Read and validate a case directory (see ``CASE_FORMAT.md``)."""
+def load_case(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS) -> Case:
+    """Read and validate a case directory (see ``CASE_FORMAT.md``), within ``limits`` (sizes, depth, sample count)."""
     directory = Path(case_dir)
-    entities, relations = load_topology(directory)
-    incident_path = case_file(directory, "incident.json")
+    entities, relations = load_topology(directory, limits)
+    incident_path = case_file(directory, "incident.json", max_bytes=limits.max_json_bytes)
     assert incident_path is not None
-    incident = parse_incident(read_json(incident_path), str(incident_path))
-    series = load_metrics(directory)
-    changes_path = case_file(directory, "changes.json", required=False)
-    changes = parse_changes(read_json(changes_path), str(changes_path)) if changes_path else []
-    events = load_events(directory)
+    incident = parse_incident(read_json(incident_path, limits), str(incident_path))
+    series = load_metrics(directory, limits)
+    changes_path = case_file(directory, "changes.json", required=False, max_bytes=limits.max_json_bytes)
+    changes = parse_changes(read_json(changes_path, limits), str(changes_path)) if changes_path else []
+    events = load_events(directory, limits)
     case = Case(
         entities=tuple(entities), relations=tuple(relations), series=series, incident=incident,
         changes=tuple(changes), events=tuple(events), name=directory.name,
@@ -56,12 +58,19 @@ def load_case(case_dir: str | os.PathLike[str]) -> Case:
 
 
 def case_from_documents(
-    topology: Any, metrics: Any, incident: Any, changes: Any = None, events: Any = None, name: str = ""
+    topology: Any, metrics: Any, incident: Any, changes: Any = None, events: Any = None, name: str = "",
+    limits: CaseLimits = DEFAULT_LIMITS,
 ) -> Case:
-    """Build a case from JSON documents (the API receives a case inline; ``metrics`` is a list of sample objects)."""
+    """Build a case from JSON documents (the API receives a case inline; ``metrics`` is a list of sample objects).
+
+    The documents were parsed by someone else (the HTTP layer), so their nesting is checked here as a file's would be.
+    """
+    for file, document in (("topology", topology), ("metrics", metrics), ("incident", incident), ("changes", changes),
+                           ("events", events)):
+        check_depth(document, file, limits.max_json_depth)
     entities, relations = parse_topology(topology)
     case = Case(
-        entities=tuple(entities), relations=tuple(relations), series=parse_metrics_rows(metrics),
+        entities=tuple(entities), relations=tuple(relations), series=parse_metrics_rows(metrics, limits=limits),
         incident=parse_incident(incident), changes=tuple(parse_changes(changes or [])),
         events=tuple(parse_events(events or [])), name=name,
     )

@@ -14,6 +14,9 @@ from .exceptions import DetectorError
 from .models import SeriesFrame, SeriesKey
 
 MAX_GRID_POINTS = 200_000
+MAX_GRID_CELLS = 20_000_000
+"""Series x grid slots: the dense matrix (and its bincount temporaries, ~4 arrays of 8 bytes a cell) must fit in
+memory; a hostile file of a million one-sample series spread over a year would otherwise ask for terabytes."""
 NICE_STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
@@ -57,6 +60,11 @@ def frame_from_samples(
         raise DetectorError(
             f"series span {distinct[-1] - start:.0f} s at a {step_s:g} s step needs {n_times} samples "
             f"(limit {MAX_GRID_POINTS}): timestamps are probably mixed units or far apart"
+        )
+    if len(keys) * n_times > MAX_GRID_CELLS:
+        raise DetectorError(
+            f"{len(keys)} series x {n_times} time slots is more than {MAX_GRID_CELLS} cells: "
+            "too many distinct series over too long a span for one analysis"
         )
     slot = np.rint((timestamps - start) / step_s).astype(np.int64)
     present = np.isfinite(values)

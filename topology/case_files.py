@@ -7,7 +7,9 @@ field) live here too, so the detectors and correlators readers report problems t
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +19,133 @@ from .exceptions import CaseFormatError
 from .models import Entity, Relation, RelationKind
 
 MAX_CASE_FILE_BYTES = 512 * 1024 * 1024
-"""A case file larger than this is refused rather than read into memory."""
+"""A case file larger than this is refused rather than read (``metrics.csv`` is streamed and bounded by rows instead)."""
 
 
-def case_file(case_dir: str | os.PathLike[str], name: str, *, required: bool = True) -> Path | None:
-    """Path of ``name`` inside ``case_dir``; missing required files are a ``CaseFormatError``."""
+@dataclass(frozen=True)
+class CaseLimits:
+    """Bounds on what a case reader will accept, so a hostile or broken case costs an error, not the machine.
+
+    Why each bound exists: JSON files are parsed whole, so their size is capped; deeply nested JSON makes every
+    recursive consumer (pydantic, ``json.dumps`` of an insight, the Neo4j driver) a stack-overflow risk, so depth is
+    capped right after parsing; ``metrics.csv`` is read in chunks and stops at ``max_metric_rows`` samples, so a
+    billion-row export fails in seconds instead of filling memory; one line longer than ``max_line_bytes`` would make
+    the CSV parser buffer it whole, so it is refused while streaming.
+
+    The API builds this from its settings (``FAULTLINE_MAX_METRIC_ROWS`` ...); the defaults serve the CLI and tests.
+    """
+
+    max_json_bytes: int = 64 * 1024 * 1024
+    max_json_depth: int = 64
+    max_csv_bytes: int | None = None
+    max_metric_rows: int = 10_000_000
+    max_line_bytes: int = 64 * 1024
+
+
+DEFAULT_LIMITS = CaseLimits()
+
+
+def case_file(
+    case_dir: str | os.PathLike[str], name: str, *, required: bool = True, max_bytes: int | None = MAX_CASE_FILE_BYTES
+) -> Path | None:
+    """Path of ``name`` inside ``case_dir``; missing required files are a ``CaseFormatError``.
+
+    ``name`` must be a plain file name, and the file it names (after following symlinks) must be a regular file inside
+    the case directory: a case unpacked from an archive must not make faultline read ``/etc/shadow`` or a FIFO, and
+    then echo a line of it back in an error message.
+    """
     directory = Path(case_dir)
     if not directory.is_dir():
         raise CaseFormatError(str(directory), "case directory does not exist or is not a directory")
+    if not name or "\x00" in name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise CaseFormatError(str(directory), f"{name!r} is not a plain file name inside the case directory")
     path = directory / name
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         if required:
             raise CaseFormatError(str(path), "required file is missing")
         return None
-    if path.stat().st_size > MAX_CASE_FILE_BYTES:
-        raise CaseFormatError(str(path), f"file is larger than {MAX_CASE_FILE_BYTES} bytes")
+    try:
+        resolved = path.resolve(strict=True)
+        inside = resolved.is_relative_to(directory.resolve(strict=True))
+    except (OSError, RuntimeError) as exc:  # dangling or looping symlink
+        raise CaseFormatError(str(path), f"cannot be resolved ({exc.__class__.__name__})") from exc
+    if not inside:
+        raise CaseFormatError(str(path), "is a link that leads outside the case directory; refused")
+    if not resolved.is_file():
+        raise CaseFormatError(str(path), "is not a regular file (a directory, FIFO or device); refused")
+    if max_bytes is not None and resolved.stat().st_size > max_bytes:
+        raise CaseFormatError(str(path), f"file is larger than {max_bytes} bytes (the limit); refused")
     return path
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; syntax errors name the line and column. NaN/Infinity literals are refused."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} does not fit a float")
+    return value
+
+
+def read_json(path: Path, limits: CaseLimits = DEFAULT_LIMITS) -> Any:
+    """Parse a JSON file; syntax errors name the line and column. NaN/Infinity literals, numbers that overflow to
+    infinity, files over ``limits.max_json_bytes`` and nesting deeper than ``limits.max_json_depth`` are refused."""
 
     def _no_constants(name: str) -> Any:
         raise ValueError(f"non-standard JSON constant {name}")
 
     try:
+        if path.stat().st_size > limits.max_json_bytes:
+            raise CaseFormatError(str(path), f"file is larger than {limits.max_json_bytes} bytes (max_json_bytes); refused")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CaseFormatError(str(path), f"not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise CaseFormatError(str(path), f"cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        document = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise CaseFormatError(str(path), f"invalid JSON: {exc.msg}", where=f"line {exc.lineno} col {exc.colno}") from exc
     except ValueError as exc:
         raise CaseFormatError(str(path), f"invalid JSON: {exc}") from exc
     except RecursionError as exc:
-        raise CaseFormatError(str(path), "invalid JSON: nested too deeply") from exc
+        raise CaseFormatError(
+            str(path), f"invalid JSON: nested too deeply (limit {limits.max_json_depth} levels, max_json_depth)"
+        ) from exc
+    check_depth(document, str(path), limits.max_json_depth)
+    return document
+
+
+def check_depth(document: Any, file: str, max_depth: int = DEFAULT_LIMITS.max_json_depth) -> None:
+    """Refuse JSON nested deeper than ``max_depth`` (the top level is depth 1), naming where it gets too deep.
+
+    Iterative on purpose: a recursive walk would itself overflow on exactly the documents it must refuse.
+    """
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise CaseFormatError(
+                file, f"nested deeper than {max_depth} levels (max_json_depth); refused", where=_path_to_depth(document, max_depth)
+            )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _path_to_depth(document: Any, max_depth: int) -> str:
+    """JSON path (first eight steps) of a container deeper than ``max_depth``; the costly walk runs only on failure."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        node, trail = stack.pop()
+        if len(trail) >= max_depth:
+            text = "".join(f"[{p}]" if isinstance(p, int) else f".{str(p)[:40]}" for p in trail[:8]).lstrip(".")
+            return (text or "(root)") + ("..." if len(trail) > 8 else "")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((child, (*trail, key)) for key, child in items if isinstance(child, (dict, list)))
+    return "(root)"
 
 
 def validation_problem(exc: ValidationError) -> tuple[str, str]:
@@ -114,8 +207,10 @@ def parse_topology(document: Any, file: str = "topology.json") -> tuple[list[Ent
     return entities, relations
 
 
-def load_topology(case_dir: str | os.PathLike[str]) -> tuple[list[Entity], list[Relation]]:
+def load_topology(
+    case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS
+) -> tuple[list[Entity], list[Relation]]:
     """Read and validate ``CASE_DIR/topology.json``."""
-    path = case_file(case_dir, "topology.json")
+    path = case_file(case_dir, "topology.json", max_bytes=limits.max_json_bytes)
     assert path is not None
-    return parse_topology(read_json(path), str(path))
+    return parse_topology(read_json(path, limits), str(path))
