@@ -28,6 +28,7 @@ pick_python() {
 check() {
   "$VENV/bin/python" - <<'PY'
 import RCAEval, pyrca, causallearn, pingouin, tigramite, sknetwork  # noqa: F401
+from RCAEval.e2e import baro, nsigma, circa, rcd, microcause  # noqa: F401
 from pyrca.analyzers.random_walk import RandomWalk  # noqa: F401
 from pyrca.analyzers.epsilon_diagnosis import EpsilonDiagnosis  # noqa: F401
 from pyrca.analyzers.ht import HT  # noqa: F401
@@ -48,6 +49,6 @@ $PIP install -q --upgrade pip wheel "setuptools<70"
 $PIP install -q \
   "numpy>=1.23,<2" "pandas>=2.0,<2.3" "scipy>=1.10,<1.14" "scikit-learn>=1.1,<1.2" "statsmodels>=0.14,<0.15" \
   "networkx>=2.8,<3.3" "causal-learn==0.1.3.8" "pingouin>=0.5.3,<0.6" "tigramite>=5.2,<5.3" \
-  "scikit-network>=0.31,<0.33" "matplotlib<3.9" tqdm pyyaml schema dill pyparsing packaging
+  "scikit-network>=0.31,<0.33" "matplotlib<3.9" tqdm pyyaml schema dill pyparsing packaging requests
 $PIP install -q --no-deps "RCAEval==1.8.1" "sfr-pyrca==1.0.1"
 check

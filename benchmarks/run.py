@@ -1,0 +1,132 @@
+"""Run faultline and the peer RCA methods on the same cases in one run, and write the comparison table.
+
+faultline runs in this process through its Python API (``correlators.load_case`` + ``rca.analyze``, timed from
+reading the case directory to the ranked candidates). Peers run as subprocesses in ``.venv-peers``
+(``benchmarks/peers/runner.py``; install with ``benchmarks/setup_peers.sh``). Each method's answers go to
+``OUT/<method>.jsonl`` so a slow peer need not be re-run when only faultline changed; ``OUT/table.md`` is rebuilt
+from every method file present.
+
+Usage::
+
+    python -m benchmarks.run --suite heldout                      # generate if missing, run everything
+    python -m benchmarks.run --suite dev --methods faultline      # tuning loop: faultline only
+    python -m benchmarks.run --suite petshop --peer-timeout 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .score import CaseResult, load_truth, markdown, read_results, score
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS_PY = ROOT / ".venv-peers" / "bin" / "python"
+RUNNER = ROOT / "benchmarks" / "peers" / "runner.py"
+PEER_METHODS = ("baro", "nsigma", "circa", "rcd", "microcause", "pyrca_rw", "pyrca_epsilon", "pyrca_ht")
+DEFAULT_PEERS = ("baro", "nsigma", "circa", "pyrca_rw", "pyrca_epsilon", "pyrca_ht")
+
+
+def case_dirs(suite: str, cases_root: Path) -> list[Path]:
+    if suite == "petshop":
+        from .petshop import convert_all
+
+        target = cases_root / "petshop"
+        if not target.exists():
+            convert_all(target)
+        return sorted(p for p in target.iterdir() if (p / "incident.json").exists())
+    from .scenarios import suite as specs
+    from .scenarios import generate, write_case
+
+    target = cases_root / suite
+    dirs = []
+    for spec in specs(suite):
+        d = target / f"{spec.seed}-{spec.fault}"
+        if not (d / "truth.json").exists():
+            write_case(generate(spec), d)
+        dirs.append(d)
+    return dirs
+
+
+def run_faultline(cases: list[Path]) -> list[dict]:
+    from correlators.case_files import load_case
+    from rca.pipeline import analyze
+
+    out = []
+    for case in cases:
+        t0 = time.perf_counter()
+        error = None
+        ranking: list[str] = []
+        try:
+            analysis = analyze(load_case(case))
+            ranking = [c.entity for c in analysis.candidates]
+        except Exception as exc:  # one broken case must not hide the others
+            error = f"{type(exc).__name__}: {exc}"
+        out.append({"case": str(case), "method": "faultline", "ranking": ranking[:50],
+                    "seconds": time.perf_counter() - t0, "error": error})
+    return out
+
+
+def run_peers(cases: list[Path], methods: list[str], timeout: int, onset: str) -> list[dict]:
+    if not PEERS_PY.exists():
+        raise SystemExit(f"{PEERS_PY} missing: run benchmarks/setup_peers.sh first")
+    cmd = [str(PEERS_PY), str(RUNNER), "--methods", ",".join(methods), "--timeout", str(timeout), "--onset", onset,
+           *map(str, cases)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 and not rows:
+        raise SystemExit(f"peer runner failed: {proc.stderr[-2000:]}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="faultline vs published RCA methods, same cases, same run")
+    ap.add_argument("--suite", choices=["dev", "heldout", "petshop"], required=True)
+    ap.add_argument("--methods", default="faultline," + ",".join(DEFAULT_PEERS))
+    ap.add_argument("--cases-root", default=str(ROOT / "benchmarks" / "out" / "cases"))
+    ap.add_argument("--out", help="results directory (default benchmarks/out/results/<suite>)")
+    ap.add_argument("--peer-timeout", type=int, default=120)
+    ap.add_argument("--onset", choices=["estimate", "oracle"], default="estimate")
+    ap.add_argument("--limit", type=int)
+    args = ap.parse_args(argv)
+
+    cases = case_dirs(args.suite, Path(args.cases_root))[: args.limit]
+    out = Path(args.out or ROOT / "benchmarks" / "out" / "results" / args.suite)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = [m for m in args.methods.split(",") if m]
+    truths = {str(c): load_truth(c) for c in cases}
+
+    def save(method: str, rows: list[dict]) -> None:
+        with open(out / f"{method}.jsonl", "w", encoding="utf-8") as handle:
+            for r in rows:
+                r["fault"] = truths[r["case"]].fault
+                handle.write(json.dumps(r) + "\n")
+
+    if "faultline" in methods:
+        save("faultline", run_faultline(cases))
+    peers = [m for m in methods if m in PEER_METHODS]
+    for m in peers:  # one subprocess per method: a crash or hang of one peer leaves the others' results
+        save(m, run_peers(cases, [m], args.peer_timeout, args.onset))
+        print(f"{m}: done", file=sys.stderr)
+
+    results: list[CaseResult] = []
+    present = []
+    for f in sorted(out.glob("*.jsonl")):
+        rows = [r for r in read_results(f) if r.case in truths]
+        if rows:
+            present.append(f.stem)
+            results.extend(rows)
+    order = (["faultline"] if "faultline" in present else []) + [m for m in present if m != "faultline"]
+    table = markdown(score(results, truths), order)
+    header = f"suite {args.suite}: {len(cases)} cases; peers' onset: {args.onset}\n\n"
+    (out / "table.md").write_text(header + table, encoding="utf-8")
+    print(header + table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
