@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.analyze",
+    "api.commands.collect",
     "api.commands.demo",
     "api.commands.serve",
 )

@@ -3,7 +3,8 @@
 A Deployment keeps its old ReplicaSets (``revisionHistoryLimit``), each annotated with
 ``deployment.kubernetes.io/revision``: consecutive revisions are the rollout history, the creation time of the new
 ReplicaSet is when the rollout started, and the two pod templates say what changed. A revision whose images differ
-is a ``rollout`` with ``before``/``after`` images; one with the same images is a ``config_change``.
+is a ``rollout`` with ``before``/``after`` images; one with the same images is a ``config_change``. The change is
+put on the first pod of the new ReplicaSet (like an image swap on a pod), the workload it serves in ``attrs``.
 
 The ``after`` image is named like the topology names it (``image:sha256:…`` when a pod of the new ReplicaSet reports
 its digest), so the change credits the very image entity that ``BUILT_FROM`` leads to a commit;
@@ -49,8 +50,13 @@ def rollout_changes(snapshot: ClusterSnapshot, workloads: Mapping[str, str]) -> 
     changes: list[Change] = []
     for (namespace, deployment), history in by_deployment.items():
         history.sort(key=lambda r: r.revision or 0)
-        entity = workloads.get(f"{namespace}/{deployment}") or f"deployment:{namespace}/{deployment}"
+        workload = workloads.get(f"{namespace}/{deployment}") or f"deployment:{namespace}/{deployment}"
         for old, new in zip(history, history[1:]):
+            # The change sits on what changed: the new ReplicaSet's pod (the workload only depends on it), so the
+            # workload's own anomalies are explained by it instead of being mistaken for the change.
+            pods = sorted(p.id for p in snapshot.pods
+                          if p.namespace == namespace and p.owner_kind == "ReplicaSet" and p.owner_name == new.name)
+            entity = pods[0] if pods else workload
             before, before_ref = _image_of(old, snapshot)
             after, after_ref = _image_of(new, snapshot)
             images_changed = old.images != new.images
@@ -58,7 +64,8 @@ def rollout_changes(snapshot: ClusterSnapshot, workloads: Mapping[str, str]) -> 
                 entity=entity, kind="rollout" if images_changed else "config_change", at=new.created_at,
                 before=before if images_changed else None, after=after if images_changed else None,
                 attrs={
-                    "deployment": f"{namespace}/{deployment}", "revision": new.revision,
+                    "deployment": f"{namespace}/{deployment}", "workload": workload, "pods": pods,
+                    "revision": new.revision,
                     "previous_revision": old.revision, "replicaset": new.name,
                     "image_before": before_ref, "image_after": after_ref,
                     **({"change_cause": new.annotations["kubernetes.io/change-cause"]}

@@ -208,6 +208,9 @@ class PrometheusSource:
     def read(self, start: datetime, end: datetime) -> PrometheusResult:
         """Run every query; a failing query is a problem, an unreachable server a ``MetricSourceError``."""
         step = self._step(start, end)
+        # Grid points at multiples of the step: rounds collected at different moments land on the same timestamps.
+        start = datetime.fromtimestamp(math.floor(epoch(start) / step) * step, start.tzinfo)
+        end = datetime.fromtimestamp(math.floor(epoch(end) / step) * step, end.tzinfo)
         parts: list[Samples] = []
         problems: list[SourceProblem] = []
         ok = 0

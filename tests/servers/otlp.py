@@ -77,7 +77,8 @@ class Services:
         self.providers = {}
         for name in names:
             provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), max_export_batch_size=512))
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), max_queue_size=50_000,
+                                                           max_export_batch_size=1024))
             self.providers[name] = provider
 
     def tracer(self, service: str):

@@ -104,7 +104,7 @@ def test_rollout_closes_old_relations_and_becomes_a_change(world, kube_namespace
     changes = changes_from_snapshot(snapshot, workloads(snapshot))
     rollout = [c for c in changes if c.kind == "rollout"]
     assert len(rollout) == 1
-    assert rollout[0].entity == "llm:deepseek-r1"
+    assert rollout[0].entity == new and rollout[0].attrs["workload"] == "llm:deepseek-r1"
     assert rollout[0].before == "image:registry.local/vllm:v1"  # no pod runs v1 any more: known by reference
     assert rollout[0].after == new_image
     assert rollout[0].attrs["revision"] == 2
