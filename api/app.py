@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import errors_http
-from .routers import alerts, console, health, incidents, insights, topology, webhooks
+from .routers import alerts, console, health, incidents, insights, topology, traces, webhooks
 from .services.backend import backend_from_settings
 from .services.container import BackendFactory, build_services, start_services, stop_services
 from .services.pagerduty_client import NoteSender
@@ -55,7 +55,7 @@ def create_app(
     )
     app.dependency_overrides[get_settings] = lambda: resolved
     errors_http.install(app)
-    for module in (insights, incidents, topology, alerts, webhooks, health, console):
+    for module in (insights, incidents, topology, traces, alerts, webhooks, health, console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     return app

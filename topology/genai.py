@@ -74,6 +74,8 @@ class Call(BaseModel):
     provider: str | None = None
     model: str | None = None
     system: str | None = None
+    link_only: bool = False
+    """A caller→callee edge learnt late (the caller's span came in a later export request): topology only, no series."""
 
     @property
     def duration_s(self) -> float:
@@ -178,14 +180,62 @@ def _llm_call(parts: Sequence[Span], target: str, caller: str | None, user: str 
     )
 
 
+class SpanDirectory:
+    """Bounded memory of ``span id → service`` across export requests.
+
+    Why: each service exports its own spans, so the callee's SERVER span and the caller's CLIENT span (its parent)
+    arrive in different OTLP requests, in either order. The directory remembers recent spans' services, and server
+    spans whose parent it has not seen yet; when the parent shows up, the ``app CALLS app`` edge is emitted then.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        from collections import OrderedDict
+
+        self.capacity = capacity
+        self._services: OrderedDict[str, str] = OrderedDict()
+        self._orphans: OrderedDict[str, list[tuple[str, str, int]]] = OrderedDict()
+
+    def service_of(self, span_id: str | None) -> str | None:
+        return self._services.get(span_id or "")
+
+    def remember(self, spans: Iterable[Span]) -> list[tuple[str, str, str, int]]:
+        """Record ``spans``; returns ``(trace_id, caller_service, callee_service, start_ns)`` for orphans they adopt."""
+        adopted: list[tuple[str, str, str, int]] = []
+        for span in spans:
+            if not span.service:
+                continue
+            self._services[span.span_id] = span.service
+            self._services.move_to_end(span.span_id)
+            for trace_id, child_service, start in self._orphans.pop(span.span_id, ()):
+                if child_service != span.service:
+                    adopted.append((trace_id, span.service, child_service, start))
+        while len(self._services) > self.capacity:
+            self._services.popitem(last=False)
+        return adopted
+
+    def orphan(self, parent_id: str, trace_id: str, service: str, start_ns: int) -> None:
+        self._orphans.setdefault(parent_id, []).append((trace_id, service, start_ns))
+        while len(self._orphans) > self.capacity:
+            self._orphans.popitem(last=False)
+
+
 def calls_from_spans(
-    spans: Iterable[Span], naming: TraceNaming = TraceNaming()
+    spans: Iterable[Span], naming: TraceNaming = TraceNaming(), directory: SpanDirectory | None = None
 ) -> tuple[list[Call], list[SourceProblem]]:
-    """Every service, LLM and vector-DB call the spans show, streaming chunks merged; plus what was skipped."""
+    """Every service, LLM and vector-DB call the spans show, streaming chunks merged; plus what was skipped.
+
+    With a ``directory`` (one per receiver, kept across requests) a server span whose parent came in another request
+    is still linked to its caller.
+    """
+    spans = list(spans)
     by_trace: dict[str, list[Span]] = defaultdict(list)
     for span in spans:
         by_trace[span.trace_id].append(span)
     calls: list[Call] = []
+    if directory is not None:
+        for trace_id, caller, callee, start in directory.remember(spans):
+            calls.append(Call(kind="service", target=naming.alias(f"app:{callee}"), caller=naming.alias(f"app:{caller}"),
+                              trace_id=trace_id, span_ids=(), start_ns=start, end_ns=start, link_only=True))
     problems: list[SourceProblem] = []
     for trace_id, trace in by_trace.items():
         index = {s.span_id: s for s in trace}
@@ -216,12 +266,16 @@ def calls_from_spans(
                                   trace_id=trace_id, span_ids=(span.span_id,), start_ns=span.start_ns,
                                   end_ns=span.end_ns, error=span.is_error, system=system))
             elif span.kind in SERVER_KINDS and span.service:
-                upstream = parent.service if parent is not None and parent.service != span.service else None
-                if parent is not None and parent.service == span.service:
+                parent_service = parent.service if parent is not None else (
+                    directory.service_of(span.parent_span_id) if directory is not None else None)
+                if parent_service == span.service:
                     continue  # a nested server span inside one service is not a new call
+                upstream = parent_service
+                if upstream is None and span.parent_span_id and directory is not None:
+                    directory.orphan(span.parent_span_id, trace_id, span.service, span.start_ns)
                 calls.append(Call(kind="service", target=naming.alias(f"app:{span.service}"),
                                   caller=naming.alias(f"app:{upstream}") if upstream else None,
-                                  user=user if parent is None else None, trace_id=trace_id,
+                                  user=user if not span.parent_span_id else None, trace_id=trace_id,
                                   span_ids=(span.span_id,), start_ns=span.start_ns, end_ns=span.end_ns,
                                   error=span.is_error))
         for key, parts in chunks.items():

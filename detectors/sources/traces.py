@@ -26,6 +26,7 @@ def _p95(values: pd.Series) -> float:
 
 
 def trace_samples(calls: Sequence[Call], *, step_s: float = 60.0) -> Samples:
+    calls = [c for c in calls if not c.link_only]
     if not calls:
         return Samples.empty()
     table = pd.DataFrame({

@@ -95,3 +95,26 @@ def test_genai_span_without_service_is_reported():
     span = Span(trace_id="1" * 32, span_id="b" * 16, start_ns=1, end_ns=2, attributes={"gen_ai.request.model": "m"})
     calls, problems = calls_from_spans([span])
     assert calls == [] and "without service.name" in problems[0].reason
+
+
+def test_span_directory_links_callers_across_export_requests_in_either_order():
+    from topology.genai import SpanDirectory
+
+    def server(span_id, parent, service):
+        return Span(trace_id="1" * 32, span_id=span_id, parent_span_id=parent, kind="SERVER", start_ns=5, end_ns=9,
+                    resource={"service.name": service})
+
+    def client(span_id, service):
+        return Span(trace_id="1" * 32, span_id=span_id, kind="CLIENT", start_ns=4, end_ns=10,
+                    resource={"service.name": service})
+
+    directory = SpanDirectory()
+    # callee first, caller in a later request
+    first, _ = calls_from_spans([server("b" * 16, "a" * 16, "rag")], directory=directory)
+    assert [(c.caller, c.target, c.link_only) for c in first] == [(None, "app:rag", False)]
+    later, _ = calls_from_spans([client("a" * 16, "chat")], directory=directory)
+    assert [(c.caller, c.target, c.link_only) for c in later] == [("app:chat", "app:rag", True)]
+    # caller first
+    calls_from_spans([client("c" * 16, "web")], directory=directory)
+    second, _ = calls_from_spans([server("d" * 16, "c" * 16, "chat")], directory=directory)
+    assert [(c.caller, c.target) for c in second] == [("app:web", "app:chat")]
