@@ -121,7 +121,7 @@ def build_plan(symptoms: list[str], at: datetime, *, groups: int, pd_incidents: 
             body = json.dumps({"event": {
                 "id": event_id, "event_type": kind, "resource_type": "incident",
                 "occurred_at": at.isoformat().replace("+00:00", "Z"),
-                "agent": None, "client": None,
+                "agent": None, "client": {"name": "Monitoring"},
                 "data": {
                     "id": incident_id, "type": "incident", "self": f"https://api.pagerduty.com/incidents/{incident_id}",
                     "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}", "number": 1000 + p,
@@ -131,8 +131,8 @@ def build_plan(symptoms: list[str], at: datetime, *, groups: int, pd_incidents: 
                     "service": {"id": service_id, "type": "service_reference", "summary": "Chat API",
                                 "html_url": f"https://acme.pagerduty.com/services/{service_id}",
                                 "self": f"https://api.pagerduty.com/services/{service_id}"},
-                    "assignees": [], "escalation_policy": None, "teams": [], "priority": None, "urgency": "high",
-                    "conference_bridge": None, "resolve_reason": None,
+                    "assignees": [], "teams": [], "priority": None, "urgency": "high", "conference_bridge": None,
+                    "resolve_reason": None,
                 },
             }}).encode()
             deliveries.append(Delivery("pagerduty", incident_id, "/v1/webhooks/pagerduty",
