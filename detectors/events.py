@@ -21,6 +21,13 @@ DEFAULT_REASON_SCORES: dict[str, float] = {
     "FailedScheduling": 5.0,
     "NodeNotReady": 10.0,
     "Killing": 0.0,  # routine during every rollout: collected, but not evidence on its own
+    "Pulling": 0.0,
+    "Pulled": 0.0,
+    "Created": 0.0,
+    "Started": 0.0,
+    "Scheduled": 0.0,
+    "SuccessfulCreate": 0.0,
+    "ScalingReplicaSet": 0.0,
 }
 
 
