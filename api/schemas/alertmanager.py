@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from topology.timeutil import UtcDatetime
 
@@ -22,6 +22,14 @@ class AlertmanagerAlert(BaseModel):
     endsAt: UtcDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
+
+    @field_validator("endsAt", mode="before")
+    @classmethod
+    def _go_zero_time_is_unset(cls, value: object) -> object:
+        """Alertmanager writes Go's zero time (``0001-01-01T00:00:00Z``) for an alert that has not ended."""
+        if isinstance(value, str) and value.startswith("0001-01-01"):
+            return None
+        return value
 
 
 class AlertmanagerWebhook(BaseModel):

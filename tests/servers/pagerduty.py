@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +56,9 @@ class FakePagerDuty:
     _failures: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def requests_for(self, incident_id: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if f"/incidents/{incident_id}/" in r.path]
+
     @property
     def violations(self) -> list[RecordedRequest]:
         """Requests that broke the published schema (must stay empty)."""
@@ -64,6 +68,11 @@ class FakePagerDuty:
         """Answer the next ``count`` requests with ``status`` (0 = drop the connection without answering)."""
         with self._lock:
             self._failures.extend([status] * count)
+
+    def heal(self) -> None:
+        """Stop failing: answer every later request normally."""
+        with self._lock:
+            self._failures.clear()
 
     def _take_failure(self) -> int | None:
         with self._lock:
@@ -161,9 +170,8 @@ def _make_handler(state: FakePagerDuty, validator: _Validator) -> type[BaseHTTPR
     return Handler
 
 
-@pytest.fixture
-def pagerduty_api() -> Iterator[FakePagerDuty]:
-    """A schema-checking PagerDuty REST API on a free 127.0.0.1 port; ``.base_url`` to point faultline at."""
+@contextmanager
+def run_fake_pagerduty() -> Iterator[FakePagerDuty]:
     state = FakePagerDuty(token="pd-test-" + secrets.token_hex(8))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state, _Validator(load_note_schema())))
     server.daemon_threads = True
@@ -175,3 +183,17 @@ def pagerduty_api() -> Iterator[FakePagerDuty]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def pagerduty_api() -> Iterator[FakePagerDuty]:
+    """A schema-checking PagerDuty REST API on a free 127.0.0.1 port; ``.base_url`` to point faultline at."""
+    with run_fake_pagerduty() as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def pagerduty_api_module() -> Iterator[FakePagerDuty]:
+    """The same, shared by the tests of one module (tests tell their requests apart by incident id)."""
+    with run_fake_pagerduty() as state:
+        yield state
