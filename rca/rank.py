@@ -1,17 +1,30 @@
 """``rank()``: random walk, then re-ranking with explainable terms.
 
-Terms (each in [0, 1]):
+The question for every entity under the symptom is *"is this where the trouble starts, or is it passing trouble
+on?"*. Terms (each in [0, 1], all shown with every candidate):
 
-* ``walk``       — visit mass of the walk from the symptom, relative to the best candidate.
-* ``anomaly``    — the strongest anomaly or event on the entity itself.
-* ``precedence`` — half for starting no later than the anomalous entities above it, half for having nothing
-  beneath it that started earlier: a root cause comes first and has no earlier cause under it.
-* ``change``     — the strongest change evidence (a change shortly before anomalies it can explain).
+* ``anomaly``    — the entity's own evidence (anomalies, events), weighted by its **relevance in time**: trouble
+  that began long before the symptom moved (an old crash loop that recovered) or clearly after it (retries that the
+  symptom caused) counts less. Saturation signals (CPU, memory, KV cache, GPU, Xid, restarts, events) count fully,
+  pure performance signals (latency, errors, TTFT …) a little less: they are what propagates.
+* ``precedence`` — how *unexplained* the entity's trouble is: 1 when nothing beneath it went wrong first, lower when
+  a dependency (or a confirmed change beneath it) started no later and can explain it. Includes how much of the
+  anomalous chain above it the entity explains (``coverage``) and whether it shows the same kind of signal as the
+  symptom (errors for an error alert, latency for a latency alert).
+* ``change``     — a rollout / image swap / commit, **confirmed**: the changed pods or the service on them went
+  wrong within minutes after the change *and* nothing else beneath that service explains it. A harmless rollout
+  near the incident gets little here.
+* ``walk``       — visit mass of the random walk from the symptom, relative to the best candidate.
 * ``distance``   — closeness to the symptom in hops; a small tie-breaker.
+
+The total is ``w.anomaly * anomaly * precedence + w.change * change + w.walk * walk + w.distance * distance +
+w.precedence * precedence * [entity has evidence]``: an entity needs both its own trouble and no better explanation
+beneath it to rank first.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,23 +39,66 @@ from .chain import dependency_graph, fault_chain
 from .models import Candidate, ScoreTerms
 from .walk import WalkConfig, random_walk_with_restart
 
+SATURATION_PREFIXES = (
+    "cpu", "mem", "kv_cache", "gpu", "xid", "restarts", "disk", "net", "event:", "swap", "oom", "throttl",
+)
+ERROR_WORDS = ("error", "fail", "5xx", "availability")
+
 
 @dataclass(frozen=True)
 class RankConfig:
     walk: WalkConfig = field(default_factory=WalkConfig)
     weights: ScoreTerms = field(
-        default_factory=lambda: ScoreTerms(walk=0.25, anomaly=0.25, precedence=0.2, change=0.25, distance=0.05)
+        default_factory=lambda: ScoreTerms(walk=0.08, anomaly=0.5, precedence=0.12, change=0.45, distance=0.03)
     )
-    skew: timedelta = timedelta(seconds=90)
+    skew: timedelta = timedelta(seconds=120)
+    """Onsets this close count as simultaneous (onsets are estimated to a sample or two)."""
+    before: timedelta = timedelta(minutes=20)
+    """Evidence starting up to this long before the symptom's onset is fully relevant; older evidence decays."""
+    decay: timedelta = timedelta(minutes=10)
+    after: timedelta = timedelta(minutes=3)
+    """Evidence starting up to this long after the symptom's onset is still relevant (onset estimates wobble)."""
+    confirm: timedelta = timedelta(minutes=15)
+    """A change is confirmed by trouble on the changed pods or their service starting within this time after it."""
+    performance_weight: float = 0.85
     top_k: int = 10
     excluded_kinds: tuple[str, ...] = ("user",)
 
 
-def _earliest(evidence: Sequence[Evidence]) -> datetime | None:
-    """When trouble started on an entity: its first anomaly or event; a change only when it shows no symptom itself
-    (a pod that received a bad image started *suffering* when its metrics moved; the image's trouble is the swap)."""
-    symptoms = [e.at for e in evidence if e.kind != "change"]
-    return min(symptoms) if symptoms else min((e.at for e in evidence), default=None)
+def _is_saturation(evidence: Evidence) -> bool:
+    if evidence.kind == "event":
+        return True
+    metric = (evidence.metric or "").lower()
+    return metric.startswith(SATURATION_PREFIXES)
+
+
+def _family(metric: str | None) -> str:
+    m = (metric or "").lower()
+    if any(w in m for w in ERROR_WORDS):
+        return "errors"
+    if m.startswith(SATURATION_PREFIXES):
+        return "saturation"
+    return "latency"
+
+
+def _symptom_onset(incident: Incident, evidence: Sequence[Evidence]) -> datetime:
+    own = [e for e in evidence if e.kind != "change"]
+    matching = [e.at for e in own if incident.metric and e.metric == incident.metric]
+    if matching:
+        return min(matching)
+    if own:
+        return min(e.at for e in own)
+    return incident.at - min(incident.lookback / 2, timedelta(minutes=10))
+
+
+def _relevance(at: datetime, symptom_onset: datetime, config: RankConfig) -> float:
+    lo = symptom_onset - config.before
+    hi = symptom_onset + config.after
+    if at < lo:
+        return math.exp(-(lo - at) / config.decay)
+    if at > hi:
+        return math.exp(-(at - hi) / config.after)
+    return 1.0
 
 
 def rank(
@@ -57,55 +113,132 @@ def rank(
 
     Examples
     --------
-    See ``tests/rca/test_rank.py``: a database whose latency rises under an app ranks above the app.
+    See ``tests/rca/test_walk_and_rank.py``: a database whose latency rises under an app ranks above the app; and
+    ``benchmarks/`` for the generated incidents (quiet GPU under a loud model endpoint, harmless rollouts, retries).
     """
     nodes = sorted(subgraph.entity_ids())
     edges = sorted({(r.src, r.dst) for r in subgraph.relations if r.src != r.dst})
     evidence = {node: correlation.evidence_for(node) for node in nodes}
-    score = {node: max((e.weight for e in evidence[node]), default=0.0) for node in nodes}
-    mass = random_walk_with_restart(nodes, edges, score, incident.symptom, config.walk)
     graph = dependency_graph(subgraph.relations)
     graph.add_nodes_from(nodes)
+    t_sym = _symptom_onset(incident, evidence.get(incident.symptom, ()))
+    sym_family = _family(incident.metric)
+
+    # own evidence, weighted by relevance in time and signal kind
+    own_strength: dict[str, float] = {}
+    own_onset: dict[str, datetime | None] = {}
+    own_families: dict[str, set[str]] = {}
+    for node in nodes:
+        best, onset, fams = 0.0, None, set()
+        for e in evidence[node]:
+            if e.kind == "change":
+                continue
+            rel = _relevance(e.at, t_sym, config)
+            w = e.weight * rel * (1.0 if _is_saturation(e) else config.performance_weight)
+            if rel >= 0.5:
+                onset = e.at if onset is None or e.at < onset else onset
+                fams.add(_family(e.metric))
+            best = max(best, w)
+        own_strength[node], own_onset[node], own_families[node] = best, onset, fams
+
+    # confirmed changes: the changed pod or the service on it went wrong soon after, with nothing else beneath it
+    def explained_by_others(entity: str, when: datetime, exclude: set[str]) -> float:
+        if entity not in graph:
+            return 0.0
+        worst = 0.0
+        for d in nx.descendants(graph, entity):
+            if d in exclude:
+                continue
+            t = own_onset.get(d)
+            if t is not None and t <= when + config.skew:
+                worst = max(worst, own_strength[d])
+        return worst
+
+    change_strength: dict[str, float] = {n: 0.0 for n in nodes}
+    change_time: dict[str, datetime] = {}
+    for node in nodes:
+        for e in evidence[node]:
+            if e.kind != "change" or e.change is None:
+                continue
+            ch = e.change
+            changed = ch.entity
+            involved = {changed, *(x for x in (ch.after, ch.before, ch.commit) if x)}
+            carriers = {changed} | (set(graph.predecessors(changed)) if changed in graph else set())
+            confirmation = 0.0
+            for c in carriers:
+                t = own_onset.get(c)
+                if t is None or not (ch.at - config.skew <= t <= ch.at + config.confirm):
+                    continue
+                if c == incident.symptom and c != changed:
+                    continue  # the symptom is anomalous anyway: it confirms nothing about this change
+                others = explained_by_others(c, t, involved | {d for d in nx.descendants(graph, changed)} if changed in graph else involved)
+                proximity = math.exp(-max((t - ch.at).total_seconds(), 0.0) / config.confirm.total_seconds())
+                confirmation = max(confirmation, own_strength[c] * (1.0 - others) * (0.5 + 0.5 * proximity))
+            role = 1.0 if node in (ch.after, ch.commit) else 0.9
+            if confirmation * role > change_strength[node]:
+                change_strength[node] = confirmation * role
+                change_time[node] = ch.at
+
+    # how much of each entity's trouble is explained by something beneath it that started no later
+    def explained(node: str) -> float:
+        start = own_onset.get(node)
+        if start is None or node not in graph:
+            return 0.0
+        worst = 0.0
+        for d in nx.descendants(graph, node):
+            t = own_onset.get(d)
+            if t is not None and t <= start + config.skew:
+                worst = max(worst, own_strength[d])
+            ct = change_time.get(d)
+            if ct is not None and ct <= start + config.skew:
+                worst = max(worst, change_strength[d])
+        return worst
+
+    walk_score = {n: max(own_strength[n], change_strength[n]) for n in nodes}
+    mass = random_walk_with_restart(nodes, edges, walk_score, incident.symptom, config.walk)
     hops_from_symptom = nx.single_source_shortest_path_length(graph, incident.symptom)
     max_hops = max(hops_from_symptom.values(), default=0) + 1
 
-    pool = [n for n in nodes if entity_kind(n) not in config.excluded_kinds and n != incident.symptom and score[n] > 0]
+    pool = [
+        n for n in nodes
+        if entity_kind(n) not in config.excluded_kinds and n != incident.symptom and walk_score[n] > 0 and evidence[n]
+    ]
     if not pool:
         pool = [incident.symptom]
     best_mass = max((mass[n] for n in pool), default=0.0) or 1.0
-    skew = config.skew
+    ancestors = {n: nx.ancestors(graph, n) if n in graph else set() for n in pool}
+    coverage_raw = {}
+    for n in pool:
+        start = own_onset.get(n) or change_time.get(n)
+        coverage_raw[n] = sum(
+            own_strength[a] for a in ancestors[n]
+            if own_onset.get(a) is not None and (start is None or own_onset[a] >= start - config.skew)
+        )
+    best_cov = max(coverage_raw.values(), default=0.0) or 1.0
+    w = config.weights
     candidates: list[Candidate] = []
     for node in pool:
-        own = evidence[node]
-        start = _earliest(own)
-        above = [m for m in nx.ancestors(graph, node) if m in evidence and evidence[m]] if node in graph else []
-        below = nx.descendants(graph, node) if node in graph else set()
-        if start is None:
-            precedence = 0.0
-        else:
-            onsets_above = [_earliest(evidence[m]) for m in above if _earliest(evidence[m]) is not None]
-            leads = sum(1 for t in onsets_above if t >= start - skew) / len(onsets_above) if onsets_above else 0.5
-            earlier_below = any(
-                (t := _earliest(evidence.get(m, ()))) is not None and t < start - skew for m in below
-            )
-            precedence = 0.5 * leads + (0.0 if earlier_below else 0.5)
+        unexplained = 1.0 - explained(node)
+        coverage = coverage_raw[node] / best_cov
+        match = 1.0 if sym_family in own_families[node] or change_strength[node] > 0 else 0.0
+        precedence = unexplained * (0.7 + 0.2 * coverage + 0.1 * match)
         terms = ScoreTerms(
             walk=mass[node] / best_mass,
-            anomaly=max((e.weight for e in own if e.kind in ("anomaly", "event")), default=0.0),
+            anomaly=own_strength[node],
             precedence=precedence,
-            change=max((e.weight for e in own if e.kind == "change"), default=0.0),
+            change=change_strength[node],
             distance=1.0 - hops_from_symptom.get(node, max_hops) / max_hops,
         )
-        w = config.weights
+        has_own = 1.0 if (own_strength[node] > 0 or change_strength[node] > 0) else 0.0
         total = (
-            w.walk * terms.walk + w.anomaly * terms.anomaly + w.precedence * terms.precedence
-            + w.change * terms.change + w.distance * terms.distance
+            w.anomaly * terms.anomaly * precedence + w.change * terms.change + w.walk * terms.walk
+            + w.distance * terms.distance + w.precedence * precedence * has_own
         )
         candidates.append(
             Candidate(
                 entity=node, kind=entity_kind(node), score=round(total, 6), terms=terms,
-                evidence=tuple(sorted(own, key=lambda e: -e.weight)),
-                chain=fault_chain(graph, node, incident.symptom, score, evidence, impacted),
+                evidence=tuple(sorted(evidence[node], key=lambda e: -e.weight)),
+                chain=fault_chain(graph, node, incident.symptom, walk_score, evidence, impacted),
             )
         )
     candidates.sort(key=lambda c: (-c.score, c.entity))
