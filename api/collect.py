@@ -25,6 +25,7 @@ from correlators.case_files import parse_changes
 from correlators.models import Change, Incident
 from correlators.sources import attach_commits, changes_from_snapshot
 from detectors.case_files import load_events, load_metrics
+from detectors.exceptions import MetricSourceError
 from detectors.models import Event, SeriesFrame
 from detectors.sources import PrometheusConfig, PrometheusSource, Samples, events_from_snapshot, restart_samples
 from detectors.sources.traces import trace_samples
@@ -132,7 +133,14 @@ def collect_once(
             report.problems = [str(p) for p in snapshot.problems]
             if len(snapshot.failed) == 5:
                 raise RuntimeError("no resource could be read: " + "; ".join(report.problems))
-            result = collect_kubernetes(snapshot, store, mapping=options.mapping)
+            gpus: dict[str, list[str]] = {}
+            if options.prometheus_url:  # which pod holds which GPU, as dcgm-exporter labels say
+                try:
+                    gpus = PrometheusSource(options.prometheus_url, config=options.prometheus).gpu_pods(now)
+                except MetricSourceError as exc:
+                    report.problems.append(f"prometheus GPU allocations: {exc} (first-fit guess used)")
+                    log.warning("collect: GPU allocations from Prometheus failed: %s", exc)
+            result = collect_kubernetes(snapshot, store, mapping=options.mapping, gpu_assignments=gpus)
             named = workloads(snapshot, options.mapping)
             events = events_from_snapshot(snapshot, named)
             changes = changes_from_snapshot(snapshot, named)
@@ -142,7 +150,7 @@ def collect_once(
             out.images.update(image_hints(snapshot))
             report.counts = {"pods": len(snapshot.pods), "nodes": len(snapshot.nodes), "entities": result.entities,
                              "relations": result.relations, "closed": result.closed, "events": len(events),
-                             "changes": len(changes)}
+                             "changes": len(changes), "dcgm_gpu_pods": len(gpus)}
         _run("kubernetes", reports, kubernetes)
 
     if options.trace_files:

@@ -20,6 +20,7 @@ same ``Call`` list, so the graph and the series always agree on entity ids.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -96,15 +97,16 @@ def _text(value: object) -> str | None:
 def _int(value: object) -> int | None:
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 def _float(value: object) -> float | None:
     try:
-        return float(value) if value is not None and not isinstance(value, bool) else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        number = float(value) if value is not None and not isinstance(value, bool) else None  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _user_of_trace(spans: Sequence[Span]) -> str | None:

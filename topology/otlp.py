@@ -182,6 +182,11 @@ def _span(raw: Mapping[str, Any], resource: dict[str, Any], scope: str) -> Span:
         raise ValueError("span is not an object")
     parent = _field(raw, "parentSpanId")
     status = _field(raw, "status") or {}
+    if not isinstance(status, Mapping):
+        raise ValueError("status is not an object")
+    raw_events = _field(raw, "events") or []
+    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
+        raise ValueError("events is not a list of objects")
     start = _nanos(_field(raw, "startTimeUnixNano"), "startTimeUnixNano")
     end = _nanos(_field(raw, "endTimeUnixNano"), "endTimeUnixNano")
     if end < start:
@@ -189,7 +194,7 @@ def _span(raw: Mapping[str, Any], resource: dict[str, Any], scope: str) -> Span:
     events = tuple(
         SpanEvent(name=str(e.get("name", "")), time_ns=_nanos(_field(e, "timeUnixNano"), "event timeUnixNano"),
                   attributes=attributes(e.get("attributes")))
-        for e in (_field(raw, "events") or ())
+        for e in raw_events
     )
     return Span(
         trace_id=_hex_id(_field(raw, "traceId"), 32, "traceId"),
@@ -208,23 +213,43 @@ def _iter_spans(document: Mapping[str, Any], source: str, problems: list[SourceP
     resource_spans = _field(document, "resourceSpans")
     if not isinstance(resource_spans, list):
         raise TraceFormatError(f"{source}: not an OTLP trace document (no resourceSpans list)")
+
+    def skip(where: str, reason: str) -> None:
+        problems.append(report(log, SourceProblem(source="otlp", where=f"{source} {where}", reason=reason)))
+
     for r, block in enumerate(resource_spans):
-        try:
-            resource = attributes(((block or {}).get("resource") or {}).get("attributes"))
-        except (ValueError, AttributeError) as exc:
-            problems.append(report(log, SourceProblem(source="otlp", where=f"{source} resourceSpans[{r}]",
-                                                      reason=f"bad resource: {exc}")))
+        if not isinstance(block, Mapping):
+            skip(f"resourceSpans[{r}]", "not an object")
             continue
-        for s, scope_block in enumerate(_field(block, "scopeSpans") or _field(block, "instrumentationLibrarySpans") or ()):
-            scope = str(((scope_block or {}).get("scope") or {}).get("name", ""))
-            for i, raw in enumerate((scope_block or {}).get("spans") or ()):
+        raw_resource = block.get("resource") or {}
+        try:
+            if not isinstance(raw_resource, Mapping):
+                raise ValueError("resource is not an object")
+            resource = attributes(raw_resource.get("attributes"))
+        except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error) as exc:
+            skip(f"resourceSpans[{r}]", f"bad resource: {exc}")
+            continue
+        scopes = _field(block, "scopeSpans") or _field(block, "instrumentationLibrarySpans") or []
+        if not isinstance(scopes, list):
+            skip(f"resourceSpans[{r}].scopeSpans", "not a list")
+            continue
+        for s, scope_block in enumerate(scopes):
+            where = f"resourceSpans[{r}].scopeSpans[{s}]"
+            if not isinstance(scope_block, Mapping):
+                skip(where, "not an object")
+                continue
+            scope_meta = scope_block.get("scope")
+            scope = str(scope_meta.get("name", "")) if isinstance(scope_meta, Mapping) else ""
+            raw_spans = scope_block.get("spans") or []
+            if not isinstance(raw_spans, list):
+                skip(f"{where}.spans", "not a list")
+                continue
+            for i, raw in enumerate(raw_spans):
                 try:
                     yield _span(raw, resource, scope)
-                except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+                except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error) as exc:
                     name = raw.get("name") if isinstance(raw, Mapping) else None
-                    problems.append(report(log, SourceProblem(
-                        source="otlp", where=f"{source} resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
-                        + (f" {name!r}" if name else ""), reason=str(exc))))
+                    skip(f"{where}.spans[{i}]" + (f" {name!r}" if isinstance(name, str) and name else ""), str(exc))
 
 
 def parse_otlp_json(body: str | bytes | Mapping[str, Any], *, source: str = "request") -> ParsedTraces:

@@ -129,6 +129,11 @@ class PrometheusConfig(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0)
     entity_label: str = "faultline_entity"
     xid_metric: str = "xid_errors"
+    gpu_pod_query: str = "DCGM_FI_DEV_GPU_UTIL"
+    """Instant query whose series carry, per GPU, the pod using it (dcgm-exporter's Kubernetes mode)."""
+    gpu_rules: tuple[str, ...] = _GPU
+    gpu_pod_rules: tuple[str, ...] = ("pod:{exported_namespace}/{exported_pod}",)
+    """Only ``exported_*`` by default: a plain ``pod`` label is usually the exporter's own pod (the scrape target)."""
 
 
 def entity_for(labels: Mapping[str, str], templates: Sequence[str], entity_label: str) -> str | None:
@@ -205,6 +210,24 @@ class PrometheusSource:
             raise MetricSourceError(f"expected a matrix, got {data.get('resultType')!r}")
         return list(data.get("result") or [])
 
+    def gpu_pods(self, at: datetime) -> dict[str, list[str]]:
+        """Which pod uses which GPU at ``at``, as dcgm-exporter labels say; ``MetricSourceError`` when it fails."""
+        import httpx
+
+        with self._client() as client:
+            try:
+                response = client.post("/api/v1/query", data={"query": self.config.gpu_pod_query,
+                                                              "time": f"{epoch(at):.3f}"})
+                body = response.json()
+            except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
+                raise MetricSourceUnavailableError(f"prometheus {self.url}: {type(exc).__name__}: {exc}") from exc
+            except (httpx.TransportError, ValueError) as exc:
+                raise MetricSourceError(f"prometheus {self.url}: GPU allocation query: {exc}") from exc
+        if response.status_code != 200 or body.get("status") != "success":
+            raise MetricSourceError(f"prometheus {self.url}: GPU allocation query: HTTP {response.status_code} "
+                                    f"{body.get('error', '')}")
+        return gpu_pods_from_series((body.get("data") or {}).get("result") or [], self.config)
+
     def read(self, start: datetime, end: datetime) -> PrometheusResult:
         """Run every query; a failing query is a problem, an unreachable server a ``MetricSourceError``."""
         step = self._step(start, end)
@@ -248,6 +271,18 @@ class PrometheusSource:
         log.info("prometheus: %d queries ok, %d samples in %d series, %d Xid events, %d problems", ok, len(samples),
                  len(samples.series_keys()), len(events), len(problems))
         return PrometheusResult(samples=samples, events=events, problems=tuple(problems), queries_ok=ok)
+
+
+def gpu_pods_from_series(series: Sequence[Mapping[str, object]], config: PrometheusConfig) -> dict[str, list[str]]:
+    """Pod entity → GPU entities, from the labels of per-GPU DCGM series (GPUs with no pod label are idle)."""
+    found: dict[str, set[str]] = {}
+    for item in series:
+        labels = {k: str(v) for k, v in (item.get("metric") or {}).items()}  # type: ignore[union-attr]
+        pod = entity_for(labels, config.gpu_pod_rules, "")
+        gpu = entity_for(labels, config.gpu_rules, config.entity_label)
+        if pod and gpu:
+            found.setdefault(pod, set()).add(gpu)
+    return {pod: sorted(gpus) for pod, gpus in found.items()}
 
 
 def _number(raw: object) -> float:

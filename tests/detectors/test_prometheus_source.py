@@ -120,6 +120,8 @@ def test_live_scrape_dcgm_exported_pod_and_xid_events(prometheus_factory, metric
     assert len(util) >= 3 and np.allclose(util, 50)
     assert [(e.entity, e.reason, e.message) for e in result.events] == [
         ("gpu:gpu-node-1/0", "XidError", "GPU Xid error 79")]
+    # The pod label dcgm-exporter puts on each GPU says which pod holds it (not the exporter's own pod label).
+    assert PrometheusSource(prom.url).gpu_pods(end) == {"pod:prod/vllm-0": ["gpu:gpu-node-1/0"]}
 
 
 def test_a_bad_query_is_reported_and_the_others_still_answer(prometheus_factory, backfilled):

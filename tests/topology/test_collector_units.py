@@ -118,3 +118,12 @@ def test_span_directory_links_callers_across_export_requests_in_either_order():
     calls_from_spans([client("c" * 16, "web")], directory=directory)
     second, _ = calls_from_spans([server("d" * 16, "c" * 16, "chat")], directory=directory)
     assert [(c.caller, c.target) for c in second] == [("app:web", "app:chat")]
+
+
+def test_dcgm_gpu_assignments_replace_first_fit_and_are_not_handed_out_twice():
+    snapshot = ClusterSnapshot(taken_at=NOW, nodes=(KubeNode(name="n1", gpu_capacity=4),), pods=(
+        _pod("vllm", 2, 10), _pod("other", 1, 20)))
+    topo = build_topology(snapshot, gpu_assignments={"pod:prod/vllm": ["gpu:n1/0", "gpu:n1/3"]})
+    uses = {k: topo.relations[k].attrs["assignment"] for k in topo.relations if k[1] == "USES"}
+    assert uses == {("pod:prod/vllm", "USES", "gpu:n1/0"): "dcgm", ("pod:prod/vllm", "USES", "gpu:n1/3"): "dcgm",
+                    ("pod:prod/other", "USES", "gpu:n1/1"): "first-fit"}

@@ -6,8 +6,9 @@ the kubelet reported a digest) and one workload entity per pod (``app:``/``llm:`
 
 * ``RUNS``          pod → image, from when the container started;
 * ``SCHEDULED_ON``  pod → node;
-* ``USES``          pod → gpu (indices assigned first-fit in pod start order: the API does not say which device a pod
-  got; a DCGM-derived assignment can replace it, and ``attrs.assignment`` says which one it is);
+* ``USES``          pod → gpu: from dcgm-exporter's pod labels when Prometheus has them (``attrs.assignment =
+  "dcgm"``), else indices assigned first-fit in pod start order (``"first-fit"``: the API does not say which device
+  a pod got);
 * ``ATTACHED_TO``   gpu → node;
 * ``RUNS_ON``       workload → pod.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -114,9 +115,19 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def build_topology(snapshot: ClusterSnapshot, mapping: WorkloadMapping = WorkloadMapping()) -> KubernetesTopology:
-    """Pure function of the snapshot: the entities and open relations it implies."""
+def build_topology(
+    snapshot: ClusterSnapshot,
+    mapping: WorkloadMapping = WorkloadMapping(),
+    gpu_assignments: Mapping[str, Sequence[str]] | None = None,
+) -> KubernetesTopology:
+    """Pure function of the snapshot: the entities and open relations it implies.
+
+    ``gpu_assignments`` (pod id → GPU ids, e.g. from dcgm-exporter's pod labels) replaces the first-fit guess for
+    the pods it names; the GPUs it hands out are not given to other pods.
+    """
     topo = KubernetesTopology()
+    gpu_assignments = gpu_assignments or {}
+    claimed = {gpu for gpus in gpu_assignments.values() for gpu in gpus}
     for node in snapshot.nodes:
         topo.entity(f"node:{node.name}", "node", gpu_capacity=node.gpu_capacity, gpu_product=node.gpu_product,
                     ready=node.ready, created_at=_iso(node.created_at))
@@ -151,8 +162,15 @@ def build_topology(snapshot: ClusterSnapshot, mapping: WorkloadMapping = Workloa
                         revision=revision, **split_reference(container.image))
             topo.relate(pod.id, RelationKind.RUNS, image, container.started_at or since, container=container.name)
         wanted = pod.gpu_request
-        if wanted and pod.node:
+        if pod.id in gpu_assignments:
+            for gpu in gpu_assignments[pod.id]:
+                if gpu not in topo.entities:
+                    topo.entity(gpu, "gpu")
+                topo.relate(pod.id, RelationKind.USES, gpu, since, assignment="dcgm")
+        elif wanted and pod.node:
             for _ in range(wanted):
+                while f"gpu:{pod.node}/{next_gpu[pod.node]}" in claimed:
+                    next_gpu[pod.node] += 1
                 index = next_gpu[pod.node]
                 if index >= gpu_count.get(pod.node, 0):
                     log.warning("kubernetes: %s requests more GPUs than %s reports; extra request ignored",
@@ -194,10 +212,14 @@ def _in_scope(relation: Relation, snapshot: ClusterSnapshot) -> bool:
 
 
 def collect_kubernetes(
-    snapshot: ClusterSnapshot, store: GraphStore, *, mapping: WorkloadMapping = WorkloadMapping()
+    snapshot: ClusterSnapshot,
+    store: GraphStore,
+    *,
+    mapping: WorkloadMapping = WorkloadMapping(),
+    gpu_assignments: Mapping[str, Sequence[str]] | None = None,
 ) -> KubernetesCollection:
     """Write the snapshot's topology to ``store`` and close what disappeared since the last collection."""
-    topo = build_topology(snapshot, mapping)
+    topo = build_topology(snapshot, mapping, gpu_assignments)
     store.upsert_entities(merge_known_attrs(store, topo.entities.values()))
     store.upsert_relations(topo.relations.values())
     seen = set(topo.relations)
