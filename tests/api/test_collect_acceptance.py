@@ -87,18 +87,23 @@ def test_collect_then_analyze_finds_the_rolled_out_commit(
     assert all(s["ok"] for s in first["sources"]), first
 
     # -- Prometheus: 30 min of healthy vLLM history, then the live exporter (same series) ------------------------------
-    target = {"instance": metrics_exporter.address, "job": "exporter"}
+    # Scraped as Kubernetes targets are: the target's own pod label turns dcgm-exporter's "pod" into "exported_pod".
+    exporter_pod = {"pod": "dcgm-exporter-7xk2p", "namespace": "gpu-operator"}
+    target = {"instance": metrics_exporter.address, "job": "exporter", **exporter_pod}
     vllm = {**target, "model_name": MODEL}
     history = [t0 - 1800 + 5 * i for i in range(358)]
-    prom = prometheus_factory({metrics_exporter.address: {}}, backfill=openmetrics_history([
+    prom = prometheus_factory({metrics_exporter.address: exporter_pod}, backfill=openmetrics_history([
         HistorySeries("vllm:num_requests_waiting", vllm, [(t, 1.0 + (i % 3)) for i, t in enumerate(history)]),
         HistorySeries("vllm:kv_cache_usage_perc", vllm, [(t, 0.5 + 0.01 * (i % 4)) for i, t in enumerate(history)]),
-        HistorySeries("DCGM_FI_DEV_GPU_UTIL", {**target, "gpu": "0", "UUID": "GPU-0", "Hostname": node},
-                      [(t, 60.0 + (i % 5)) for i, t in enumerate(history)]),
+        *(HistorySeries("DCGM_FI_DEV_GPU_UTIL", {**target, "gpu": gpu, "UUID": f"GPU-{gpu}", "Hostname": node,
+                                                  "exported_pod": "vllm-a", "exported_namespace": ns},
+                        [(t, 60.0 + (i % 5)) for i, t in enumerate(history)]) for gpu in ("2", "3")),
     ]))
     metrics_exporter.set_gauge("vllm:num_requests_waiting", {"model_name": MODEL}, 2)
     metrics_exporter.set_gauge("vllm:kv_cache_usage_perc", {"model_name": MODEL}, 0.52)
-    metrics_exporter.set_gauge("DCGM_FI_DEV_GPU_UTIL", {"gpu": "0", "UUID": "GPU-0", "Hostname": node}, 62)
+    for gpu in ("2", "3"):  # the device plugin gave vllm-a GPUs 2 and 3 (not the first-fit guess 0 and 1)
+        metrics_exporter.set_gauge("DCGM_FI_DEV_GPU_UTIL", {"gpu": gpu, "UUID": f"GPU-{gpu}", "Hostname": node,
+                                                            "pod": "vllm-a", "namespace": ns}, 62)
     prom.wait_for("vllm:num_requests_waiting")
 
     # -- the rollout: revision 2 runs the image built from the bad commit ---------------------------------------------
@@ -116,6 +121,10 @@ def test_collect_then_analyze_finds_the_rolled_out_commit(
     # max_num_seqs 8: requests queue up, KV cache fills; the GPU itself is fine.
     metrics_exporter.set_gauge("vllm:num_requests_waiting", {"model_name": MODEL}, 45)
     metrics_exporter.set_gauge("vllm:kv_cache_usage_perc", {"model_name": MODEL}, 0.98)
+    metrics_exporter.clear("DCGM_FI_DEV_GPU_UTIL")
+    for gpu in ("2", "3"):
+        metrics_exporter.set_gauge("DCGM_FI_DEV_GPU_UTIL", {"gpu": gpu, "UUID": f"GPU-{gpu}", "Hostname": node,
+                                                            "pod": "vllm-b", "namespace": ns}, 63)
 
     # -- traces: users -> chat -> rag -> milvus + streamed deepseek-r1; TTFT goes from 0.3 s to 2.5 s ------------------
     services = Services(otlp_receiver.traces_endpoint, ["chat", "rag"])
@@ -149,6 +158,9 @@ def test_collect_then_analyze_finds_the_rolled_out_commit(
             (new_image, "BUILT_FROM", f"commit:{bad}"), ("app:rag", "CALLS", f"llm:{MODEL}"),
             ("app:chat", "CALLS", "app:rag"), ("app:rag", "QUERIES", "vectordb:milvus")} <= {
         r.key for r in store.open_relations()}
+    uses = {r.key: r.attrs.get("assignment") for r in store.open_relations() if r.kind.value == "USES"}
+    assert uses == {(f"pod:{ns}/vllm-b", "USES", f"gpu:{node}/2"): "dcgm",
+                    (f"pod:{ns}/vllm-b", "USES", f"gpu:{node}/3"): "dcgm"}, uses
     state = load_collected(out)
     rollout = [c for c in state.changes if c.kind == "rollout"]
     assert len(rollout) == 1 and rollout[0].commit == f"commit:{bad}"
