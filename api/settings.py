@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr | None = None
     neo4j_database: str = "neo4j"
     prometheus_url: str | None = None
+    collected_dir: Path | None = Field(default=None, description="Changes/events/series saved by `faultline collect`")
     prometheus_step_s: float = Field(default=30.0, gt=0)
     entity_label: str = Field(default="faultline_entity", description="Prometheus label naming the entity of a series")
 

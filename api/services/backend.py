@@ -2,8 +2,9 @@
 
 Both answer the same three questions — *which entities exist*, *what did the graph look like*, *which series, changes
 and events fall into the window* — so the runner does not care which one it talks to. The live backend reads the
-configured topology store (a collectors-maintained MemoryStore file or Neo4j) and, when a Prometheus URL is set, the
-metric series from it; changes are derived from the graph's relation history by the pipeline itself.
+configured topology store (Neo4j, or the MemoryStore file ``faultline collect`` keeps), series from Prometheus when a
+URL is set, and the changes/events (and, without Prometheus, the series) that ``faultline collect`` saved; changes are
+also derived from the graph's relation history by the pipeline itself.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from correlators.case_files import load_case
 from correlators.models import Case, Change, Incident
@@ -27,6 +28,9 @@ from topology.memory_store import MemoryStore
 from topology.store import GraphStore
 
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from detectors.sources import PrometheusSource
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +42,6 @@ class WindowData:
     series: SeriesFrame
     changes: tuple[Change, ...] = ()
     events: tuple[Event, ...] = ()
-
-
-class SeriesSource(Protocol):
-    def fetch(self, entities: Sequence[str], start: datetime, end: datetime) -> SeriesFrame:
-        """Series of these entities over ``[start, end]`` on one grid. ``MetricSourceError`` when unreachable."""
-        ...
 
 
 class AnalysisBackend(Protocol):
@@ -100,12 +98,19 @@ class CaseBackend:
 
 
 class LiveBackend:
-    """The configured topology store plus (optionally) a live series source."""
+    """The configured topology store, plus series from Prometheus (live) and/or a ``faultline collect`` directory.
 
-    def __init__(self, store: GraphStore, series: SeriesSource | None, name: str = "live") -> None:
+    Prometheus is asked per insight for the window ``[at - lookback, at]``; the collected directory supplies the
+    changes and events the collectors saved (and series, when no Prometheus is configured).
+    """
+
+    def __init__(self, store: GraphStore, *, prometheus: "PrometheusSource | None" = None,
+                 collected_dir: Path | None = None, step_s: float | None = None, name: str = "live") -> None:
         self.name = name
         self._store = store
-        self._series = series
+        self._prometheus = prometheus
+        self._collected_dir = collected_dir
+        self._step_s = step_s
 
     def graph(self) -> GraphStore:
         return self._store
@@ -124,9 +129,21 @@ class LiveBackend:
         return datetime.now(timezone.utc)
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
-        if self._series is None:
-            return WindowData(series=SeriesFrame.empty())
-        return WindowData(series=self._series.fetch(sorted(entities), start, end))
+        series = SeriesFrame.empty()
+        changes: tuple[Change, ...] = ()
+        events: tuple[Event, ...] = ()
+        if self._collected_dir is not None and self._collected_dir.exists():
+            from ..collect import load_collected
+
+            state = load_collected(self._collected_dir, step_s=self._step_s)
+            series = state.series.for_entities(entities).until(end)
+            changes = tuple(c for c in state.changes if start - (end - start) <= c.at <= end)
+            events = tuple(e for e in state.events if e.entity in entities and start <= e.at <= end)
+        if self._prometheus is not None:
+            result = self._prometheus.read(start, end)  # MetricSourceError -> the insight fails with the reason
+            series = result.samples.to_frame(self._step_s).for_entities(entities)
+            events = events + tuple(e for e in result.events if e.entity in entities)
+        return WindowData(series=series, changes=changes, events=events)
 
 
 def _demo_case_dir() -> Path:
@@ -140,22 +157,22 @@ def _demo_case_dir() -> Path:
 
 def _live_store(settings: Settings) -> GraphStore | None:
     if settings.neo4j_uri:
-        from topology import neo4j_store  # type: ignore[attr-defined]  # present when the Neo4j backend is installed
+        from topology.neo4j_store import Neo4jStore
 
         password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
-        return neo4j_store.Neo4jStore(settings.neo4j_uri, auth=(settings.neo4j_user, password),
-                                      database=settings.neo4j_database)
+        return Neo4jStore(settings.neo4j_uri, settings.neo4j_user, password, database=settings.neo4j_database)
     if settings.graph_file:
         return MemoryStore(settings.graph_file)
     return None
 
 
-def _live_series(settings: Settings) -> SeriesSource | None:
+def _prometheus(settings: Settings) -> "PrometheusSource | None":
     if not settings.prometheus_url:
         return None
-    from .prometheus_series import PrometheusSeries
+    from detectors.sources import PrometheusConfig, PrometheusSource
 
-    return PrometheusSeries(settings.prometheus_url, step_s=settings.prometheus_step_s, entity_label=settings.entity_label)
+    config = PrometheusConfig(step_s=settings.prometheus_step_s, entity_label=settings.entity_label)
+    return PrometheusSource(settings.prometheus_url, config=config)
 
 
 BackendFactory = Callable[[Settings], AnalysisBackend]
@@ -165,7 +182,9 @@ def backend_from_settings(settings: Settings) -> AnalysisBackend:
     """Live stores when configured, else ``case_dir``, else the bundled demo case (so the magic wand always works)."""
     store = _live_store(settings)
     if store is not None:
-        return LiveBackend(store, _live_series(settings))
+        return LiveBackend(store, prometheus=_prometheus(settings), collected_dir=settings.collected_dir,
+                           step_s=settings.prometheus_step_s if settings.prometheus_url else None,
+                           name="live:" + ("neo4j" if settings.neo4j_uri else "graph-file"))
     if settings.case_dir is not None:
         return CaseBackend.from_dir(settings.case_dir)
     return CaseBackend.from_dir(_demo_case_dir())

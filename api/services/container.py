@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,7 @@ from .telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 BackendFactory = Callable[[Settings], AnalysisBackend]
+BACKEND_RETRY_S = 5.0
 
 
 @dataclass
@@ -44,11 +47,33 @@ class Services:
     backend: AnalysisBackend | None = None
     backend_error: str | None = None
     narrate: Callable[..., Any] | None = None
+    backend_factory: BackendFactory | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    _backend_lock: threading.Lock = field(default_factory=threading.Lock)
+    _backend_tried_at: float = 0.0
+
+    def load_backend(self) -> AnalysisBackend | None:
+        """Build the data source; on failure remember why (``/healthz`` shows it) and let a later call retry."""
+        factory = self.backend_factory or backend_from_settings
+        with self._backend_lock:
+            if self.backend is not None:
+                return self.backend
+            self._backend_tried_at = time.monotonic()
+            try:
+                self.backend = factory(self.settings)
+                self.backend_error = None
+            except Exception as exc:  # noqa: BLE001 - any failure leaves the server up, serving stored insights
+                self.backend_error = f"{type(exc).__name__}: {exc}"
+                log.error("analysis data source unavailable: %s", self.backend_error)
+            return self.backend
 
     def require_backend(self) -> AnalysisBackend:
+        """The data source; if it failed to load, retried at most every ``BACKEND_RETRY_S`` (blocking: call from a
+        worker thread). ``NotConfiguredError`` (503) with the reason while it cannot be had."""
         from ..exceptions import NotConfiguredError
 
+        if self.backend is None and time.monotonic() - self._backend_tried_at >= BACKEND_RETRY_S:
+            self.load_backend()
         if self.backend is None:
             raise NotConfiguredError(f"no analysis data source is available: {self.backend_error or 'still loading'}")
         return self.backend
@@ -120,11 +145,8 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
 
 async def start_services(services: Services, backend_factory: BackendFactory = backend_from_settings) -> None:
     """Load the data source (off the event loop), seed the case's own incident, start the runner and outbox."""
-    try:
-        services.backend = await asyncio.to_thread(backend_factory, services.settings)
-    except Exception as exc:  # noqa: BLE001 - the server still serves stored insights; /healthz says what is wrong
-        services.backend_error = f"{type(exc).__name__}: {exc}"
-        log.error("analysis data source unavailable: %s", services.backend_error)
+    services.backend_factory = backend_factory
+    await asyncio.to_thread(services.load_backend)
     if services.backend is not None:
         await asyncio.to_thread(seed_default_incident, services)
     await services.runner.start()

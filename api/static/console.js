@@ -444,7 +444,8 @@
           "text-background-opacity": 1 } },
         { selector: ".dim", style: { "opacity": 0.25 } },
       ],
-      layout: { name: "breadthfirst", directed: true, roots: roots.length ? roots : undefined, spacingFactor: 1.05,
+      layout: { name: "breadthfirst", directed: true, roots: roots.length ? roots : undefined, spacingFactor: 1.1,
+                nodeDimensionsIncludeLabels: true,
                 padding: 20, animate: false },
     });
     state.cy.on("tap", "node", (event) => selectEntity(event.target.id(), false));
