@@ -61,6 +61,9 @@ class RankConfig:
     confirm: timedelta = timedelta(minutes=15)
     """A change is confirmed by trouble on the changed pods or their service starting within this time after it."""
     performance_weight: float = 0.85
+    order_gap: timedelta = timedelta(seconds=60)
+    """Trouble starting this much after a stronger, unrelated anomaly under the symptom is treated as a consequence."""
+    order_penalty: float = 0.5
     top_k: int = 10
     excluded_kinds: tuple[str, ...] = ("user",)
 
@@ -88,7 +91,7 @@ def _symptom_onset(incident: Incident, evidence: Sequence[Evidence]) -> datetime
         return min(matching)
     if own:
         return min(e.at for e in own)
-    return incident.at - min(incident.lookback / 2, timedelta(minutes=10))
+    return incident.at  # the alert fired, so the symptom moved shortly before: trouble beneath starts before it
 
 
 def _relevance(at: datetime, symptom_onset: datetime, config: RankConfig) -> float:
@@ -141,6 +144,18 @@ def rank(
             best = max(best, w)
         own_strength[node], own_onset[node], own_families[node] = best, onset, fams
 
+    # trouble that starts clearly after another strong, unexplained-looking anomaly elsewhere under the symptom is
+    # more likely a consequence (retries, timeouts) than a cause
+    order_gap = config.order_gap.total_seconds()
+    starts = sorted((t, n) for n, t in own_onset.items() if t is not None and n != incident.symptom)
+    later: dict[str, float] = {n: 0.0 for n in nodes}
+    for t, n in starts:
+        related = (nx.descendants(graph, n) | nx.ancestors(graph, n)) if n in graph else set()
+        later[n] = max(
+            (own_strength[m] for tm, m in starts if (t - tm).total_seconds() >= order_gap and m not in related),
+            default=0.0,
+        )
+
     # confirmed changes: the changed pod or the service on it went wrong soon after, with nothing else beneath it
     def explained_by_others(entity: str, when: datetime, exclude: set[str]) -> float:
         if entity not in graph:
@@ -163,6 +178,10 @@ def rank(
             ch = e.change
             changed = ch.entity
             involved = {changed, *(x for x in (ch.after, ch.before, ch.commit) if x)}
+            if ch.after and ch.after in graph:  # every pod of the same rollout, and what they sit on
+                for pod in graph.predecessors(ch.after):
+                    involved.add(pod)
+                    involved |= nx.descendants(graph, pod)
             carriers = {changed} | (set(graph.predecessors(changed)) if changed in graph else set())
             confirmation = 0.0
             for c in carriers:
@@ -171,7 +190,8 @@ def rank(
                     continue
                 if c == incident.symptom and c != changed:
                     continue  # the symptom is anomalous anyway: it confirms nothing about this change
-                others = explained_by_others(c, t, involved | {d for d in nx.descendants(graph, changed)} if changed in graph else involved)
+                exclude = involved | (nx.descendants(graph, changed) if changed in graph else set())
+                others = max(explained_by_others(c, t, exclude), later[c])
                 proximity = math.exp(-max((t - ch.at).total_seconds(), 0.0) / config.confirm.total_seconds())
                 confirmation = max(confirmation, own_strength[c] * (1.0 - others) * (0.5 + 0.5 * proximity))
             role = 1.0 if node in (ch.after, ch.commit) else 0.9
@@ -218,7 +238,7 @@ def rank(
     w = config.weights
     candidates: list[Candidate] = []
     for node in pool:
-        unexplained = 1.0 - explained(node)
+        unexplained = (1.0 - explained(node)) * (1.0 - config.order_penalty * later[node])
         coverage = coverage_raw[node] / best_cov
         match = 1.0 if sym_family in own_families[node] or change_strength[node] > 0 else 0.0
         precedence = unexplained * (0.7 + 0.2 * coverage + 0.1 * match)
