@@ -7,6 +7,7 @@ that cannot be started fails the test instead of skipping it: CI must never go g
 
 pytest_plugins: list[str] = [
     "tests.servers.common",
+    "tests.servers.neo4j",
     "tests.servers.llm",
     "tests.servers.llm_scripted",
     "tests.servers.prometheus",
