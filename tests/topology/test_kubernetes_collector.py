@@ -75,6 +75,11 @@ def test_collects_pods_nodes_gpus_images_and_workloads(world, kube_namespace):
         again = collect_kubernetes(read_cluster(api, namespaces=[kube_namespace]), store)
     assert store.counts() == before
     assert again.closed == 0
+    # All namespaces (the default): our pods are among everything the cluster holds.
+    with cluster.api_client() as api:
+        everywhere = read_cluster(api)
+    assert everywhere.problems == () and everywhere.namespaces is None
+    assert {f"{kube_namespace}/vllm-old", f"{kube_namespace}/rag-1"} <= {f"{p.namespace}/{p.name}" for p in everywhere.pods}
 
 
 def test_rollout_closes_old_relations_and_becomes_a_change(world, kube_namespace):
