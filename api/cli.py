@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.collect",
     "api.commands.demo",
     "api.commands.serve",
+    "api.commands.topology",
 )
 
 

@@ -235,16 +235,20 @@ class Neo4jStore:
     def _translate(self, what: str) -> Iterator[None]:
         """Turn driver errors into topology errors that name the URI, database and operation."""
         where = f"Neo4j at {self.uri} (database {self.database!r})"
+
+        def text(exc: object) -> str:  # the driver's messages span lines; errors here are one line
+            return " ".join(str(exc).split())
+
         try:
             yield
         except (ServiceUnavailable, SessionExpired, DatabaseUnavailable) as exc:
-            raise StoreUnavailableError(f"{where} unavailable while {what}: {exc}") from exc
+            raise StoreUnavailableError(f"{where} unavailable while {what}: {text(exc)}") from exc
         except AuthError as exc:
-            raise StoreError(f"{where} refused the credentials while {what}: {exc}") from exc
+            raise StoreError(f"{where} refused the credentials while {what}: {text(exc)}") from exc
         except Neo4jError as exc:
-            raise StoreError(f"{where} failed while {what}: {exc.code}: {exc.message}") from exc
+            raise StoreError(f"{where} failed while {what}: {exc.code}: {text(exc.message or exc)}") from exc
         except (DriverError, OSError, ValueError) as exc:
-            raise StoreError(f"{where} failed while {what}: {exc}") from exc
+            raise StoreError(f"{where} failed while {what}: {text(exc)}") from exc
 
     def _write(self, work: Callable[[neo4j.ManagedTransaction], T], what: str) -> T:
         with self._translate(what), self._driver.session(database=self.database) as session:
