@@ -68,15 +68,15 @@ def test_collect_then_analyze_finds_the_rolled_out_commit(
     with kube_cluster.api_client() as api:
         kube = KubeWriter(api, ns)
         kube.node(node, gpus=4, product="NVIDIA-H100-80GB-HBM3")
-        for name, labels, annotations, image in (
+        for name, labels, notes, image in (
             ("chat", {"app.kubernetes.io/name": "chat"}, {}, "registry.local/chat:1.4"),
             ("rag", {"app.kubernetes.io/name": "rag"}, {}, "registry.local/rag:2.0"),
             ("milvus", {"app.kubernetes.io/name": "milvus"}, {"faultline.io/entity": "vectordb:milvus"},
              "milvusdb/milvus:v2.4.4"),
         ):
-            kube.deployment(name, labels=labels, annotations=annotations, image=image)
-            rs = kube.replicaset(name, revision=1, image=image, labels=labels, annotations=annotations)
-            kube.pod(f"{name}-0", replicaset=rs, node=node, image=image, labels=labels, annotations=annotations,
+            kube.deployment(name, labels=labels, annotations=notes, image=image)
+            rs = kube.replicaset(name, revision=1, image=image, labels=labels, annotations=notes)
+            kube.pod(f"{name}-0", replicaset=rs, node=node, image=image, labels=labels, annotations=notes,
                      started=datetime.now(timezone.utc) - timedelta(hours=2))
         kube.deployment("vllm", image="registry.local/vllm:v1", gpus=2, **LLM)
         rs1 = kube.replicaset("vllm", revision=1, image="registry.local/vllm:v1", gpus=2, **LLM)

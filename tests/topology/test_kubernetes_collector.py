@@ -12,7 +12,7 @@ import pytest
 from correlators.sources import changes_from_snapshot
 from detectors.sources import events_from_snapshot, restart_samples
 from tests.servers.kube_objects import KubeWriter, digest_of
-from topology import MemoryStore, RelationKind
+from topology import MemoryStore
 from topology.collectors import collect_kubernetes, image_hints, workloads
 from topology.kube import read_cluster
 

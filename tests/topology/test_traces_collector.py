@@ -11,7 +11,7 @@ import pytest
 
 from detectors.sources import trace_samples
 from tests.servers.otlp import Services, chat_request
-from topology import MemoryStore, RelationKind
+from topology import MemoryStore
 from topology.collectors import collect_traces
 from topology.exceptions import TraceFormatError
 from topology.genai import calls_from_spans

@@ -254,8 +254,8 @@ def workloads(snapshot: ClusterSnapshot, mapping: WorkloadMapping = WorkloadMapp
         *((r.namespace, r.owner_name, r.template_labels, r.template_annotations) for r in snapshot.replicasets
           if r.owner_kind == "Deployment" and r.owner_name),
     ]
-    for namespace, name, labels, annotations in templates:
-        entity = mapping.workload(labels, annotations, name)
+    for namespace, name, labels, notes in templates:
+        entity = mapping.workload(labels, notes, name)
         if entity:
             found.setdefault(f"{namespace}/{name}", entity)
     return found
