@@ -53,9 +53,9 @@ class RankConfig:
     )
     skew: timedelta = timedelta(seconds=120)
     """Onsets this close count as simultaneous (onsets are estimated to a sample or two)."""
-    before: timedelta = timedelta(minutes=20)
+    before: timedelta = timedelta(minutes=10)
     """Evidence starting up to this long before the symptom's onset is fully relevant; older evidence decays."""
-    decay: timedelta = timedelta(minutes=10)
+    decay: timedelta = timedelta(minutes=5)
     after: timedelta = timedelta(minutes=3)
     """Evidence starting up to this long after the symptom's onset is still relevant (onset estimates wobble)."""
     confirm: timedelta = timedelta(minutes=15)
@@ -64,6 +64,10 @@ class RankConfig:
     order_gap: timedelta = timedelta(seconds=60)
     """Trouble starting this much after a stronger, unrelated anomaly under the symptom is treated as a consequence."""
     order_penalty: float = 0.5
+    reaction: timedelta = timedelta(minutes=3)
+    """A cause is expected to be followed by trouble above it within about this long; slower is less coherent."""
+    strong_share: float = 0.6
+    """Evidence within this share of an entity's best sets its onsets."""
     top_k: int = 10
     excluded_kinds: tuple[str, ...] = ("user",)
 
@@ -124,49 +128,64 @@ def rank(
     evidence = {node: correlation.evidence_for(node) for node in nodes}
     graph = dependency_graph(subgraph.relations)
     graph.add_nodes_from(nodes)
+    below = {n: nx.descendants(graph, n) for n in nodes}
+    above = {n: nx.ancestors(graph, n) for n in nodes}
     t_sym = _symptom_onset(incident, evidence.get(incident.symptom, ()))
     sym_family = _family(incident.metric)
+    skew = config.skew
 
-    # own evidence, weighted by relevance in time and signal kind
+    # 1. own evidence, weighted by relevance in time and signal kind; "strong" onsets are those of the evidence
+    #    that carries the entity's score (weak early noise does not set its onset)
     own_strength: dict[str, float] = {}
-    own_onset: dict[str, datetime | None] = {}
+    strong_onsets: dict[str, list[datetime]] = {}
     own_families: dict[str, set[str]] = {}
     for node in nodes:
-        best, onset, fams = 0.0, None, set()
+        items = []
         for e in evidence[node]:
             if e.kind == "change":
                 continue
             rel = _relevance(e.at, t_sym, config)
-            w = e.weight * rel * (1.0 if _is_saturation(e) else config.performance_weight)
-            if rel >= 0.5:
-                onset = e.at if onset is None or e.at < onset else onset
-                fams.add(_family(e.metric))
-            best = max(best, w)
-        own_strength[node], own_onset[node], own_families[node] = best, onset, fams
+            items.append((e.at, e.weight * rel * (1.0 if _is_saturation(e) else config.performance_weight), e))
+        best = max((w for _, w, _ in items), default=0.0)
+        strong = [(t, e) for t, w, e in items if best > 0 and w >= config.strong_share * best]
+        own_strength[node] = best
+        strong_onsets[node] = sorted(t for t, _ in strong)
+        own_families[node] = {_family(e.metric) for _, e in strong}
+    own_onset = {n: (strong_onsets[n][0] if strong_onsets[n] else None) for n in nodes}
 
-    # trouble that starts clearly after another strong, unexplained-looking anomaly elsewhere under the symptom is
-    # more likely a consequence (retries, timeouts) than a cause
+    # 2. coherence: a cause is followed within minutes by trouble above it (or by the symptom); a level shift that
+    #    nothing above reacted to for many minutes explains nothing
+    def gap_to_reaction(node: str, onsets: Sequence[datetime]) -> float:
+        reactions = [own_onset[a] for a in above[node] if own_onset.get(a) is not None] + [t_sym]
+        gaps = [(r - o).total_seconds() for o in onsets for r in reactions if r >= o - skew]
+        return max(min(gaps), 0.0) if gaps else 0.0
+
+    allowed = config.reaction.total_seconds()
+    coherence = {
+        n: math.exp(-max(gap_to_reaction(n, strong_onsets[n]) - allowed, 0.0) / allowed) if strong_onsets[n] else 0.0
+        for n in nodes
+    }
+
+    # 3. trouble that starts clearly after another strong, coherent anomaly elsewhere under the symptom is more
+    #    likely a consequence (retries, timeouts) than a cause
     order_gap = config.order_gap.total_seconds()
     starts = sorted((t, n) for n, t in own_onset.items() if t is not None and n != incident.symptom)
     later: dict[str, float] = {n: 0.0 for n in nodes}
     for t, n in starts:
-        related = (nx.descendants(graph, n) | nx.ancestors(graph, n)) if n in graph else set()
+        related = below[n] | above[n]
         later[n] = max(
-            (own_strength[m] for tm, m in starts if (t - tm).total_seconds() >= order_gap and m not in related),
+            (own_strength[m] * coherence[m] for tm, m in starts if (t - tm).total_seconds() >= order_gap and m not in related),
             default=0.0,
         )
 
-    # confirmed changes: the changed pod or the service on it went wrong soon after, with nothing else beneath it
+    # 4. confirmed changes: the changed pod or the service on it went wrong soon after, with nothing else beneath
+    #    it to blame and not as a late consequence of something else
     def explained_by_others(entity: str, when: datetime, exclude: set[str]) -> float:
-        if entity not in graph:
-            return 0.0
         worst = 0.0
-        for d in nx.descendants(graph, entity):
-            if d in exclude:
-                continue
+        for d in below.get(entity, ()):
             t = own_onset.get(d)
-            if t is not None and t <= when + config.skew:
-                worst = max(worst, own_strength[d])
+            if d not in exclude and t is not None and t <= when + skew:
+                worst = max(worst, own_strength[d] * coherence[d])
         return worst
 
     change_strength: dict[str, float] = {n: 0.0 for n in nodes}
@@ -177,40 +196,38 @@ def rank(
                 continue
             ch = e.change
             changed = ch.entity
-            involved = {changed, *(x for x in (ch.after, ch.before, ch.commit) if x)}
+            involved = {changed, *(x for x in (ch.after, ch.before, ch.commit) if x)} | below.get(changed, set())
             if ch.after and ch.after in graph:  # every pod of the same rollout, and what they sit on
                 for pod in graph.predecessors(ch.after):
-                    involved.add(pod)
-                    involved |= nx.descendants(graph, pod)
+                    involved |= {pod} | below[pod]
             carriers = {changed} | (set(graph.predecessors(changed)) if changed in graph else set())
             confirmation = 0.0
             for c in carriers:
-                t = own_onset.get(c)
-                if t is None or not (ch.at - config.skew <= t <= ch.at + config.confirm):
-                    continue
                 if c == incident.symptom and c != changed:
                     continue  # the symptom is anomalous anyway: it confirms nothing about this change
-                exclude = involved | (nx.descendants(graph, changed) if changed in graph else set())
-                others = max(explained_by_others(c, t, exclude), later[c])
-                proximity = math.exp(-max((t - ch.at).total_seconds(), 0.0) / config.confirm.total_seconds())
-                confirmation = max(confirmation, own_strength[c] * (1.0 - others) * (0.5 + 0.5 * proximity))
-            role = 1.0 if node in (ch.after, ch.commit) else 0.9
+                for t in strong_onsets.get(c, ()):
+                    if not (ch.at - skew <= t <= ch.at + config.confirm):
+                        continue
+                    others = max(explained_by_others(c, t, involved), later[c])
+                    proximity = math.exp(-max((t - ch.at).total_seconds(), 0.0) / config.confirm.total_seconds())
+                    confirmation = max(confirmation, own_strength[c] * (1.0 - others) * (0.5 + 0.5 * proximity))
+            role = 1.0 if node in (ch.after, ch.commit) else (0.9 if ch.after else 0.5)
             if confirmation * role > change_strength[node]:
                 change_strength[node] = confirmation * role
                 change_time[node] = ch.at
 
-    # how much of each entity's trouble is explained by something beneath it that started no later
+    # 5. how much of each entity's trouble is explained by something beneath it that started no later
     def explained(node: str) -> float:
         start = own_onset.get(node)
-        if start is None or node not in graph:
+        if start is None:
             return 0.0
         worst = 0.0
-        for d in nx.descendants(graph, node):
+        for d in below[node]:
             t = own_onset.get(d)
-            if t is not None and t <= start + config.skew:
-                worst = max(worst, own_strength[d])
+            if t is not None and t <= start + skew:
+                worst = max(worst, own_strength[d] * coherence[d])
             ct = change_time.get(d)
-            if ct is not None and ct <= start + config.skew:
+            if ct is not None and ct <= start + skew:
                 worst = max(worst, change_strength[d])
         return worst
 
@@ -226,13 +243,12 @@ def rank(
     if not pool:
         pool = [incident.symptom]
     best_mass = max((mass[n] for n in pool), default=0.0) or 1.0
-    ancestors = {n: nx.ancestors(graph, n) if n in graph else set() for n in pool}
     coverage_raw = {}
     for n in pool:
         start = own_onset.get(n) or change_time.get(n)
         coverage_raw[n] = sum(
-            own_strength[a] for a in ancestors[n]
-            if own_onset.get(a) is not None and (start is None or own_onset[a] >= start - config.skew)
+            own_strength[a] for a in above[n]
+            if own_onset.get(a) is not None and (start is None or own_onset[a] >= start - skew)
         )
     best_cov = max(coverage_raw.values(), default=0.0) or 1.0
     w = config.weights
@@ -241,7 +257,8 @@ def rank(
         unexplained = (1.0 - explained(node)) * (1.0 - config.order_penalty * later[node])
         coverage = coverage_raw[node] / best_cov
         match = 1.0 if sym_family in own_families[node] or change_strength[node] > 0 else 0.0
-        precedence = unexplained * (0.7 + 0.2 * coverage + 0.1 * match)
+        coherent = coherence[node] if own_strength[node] > 0 else 1.0
+        precedence = unexplained * coherent * (0.7 + 0.2 * coverage + 0.1 * match)
         terms = ScoreTerms(
             walk=mass[node] / best_mass,
             anomaly=own_strength[node],
