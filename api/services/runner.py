@@ -121,11 +121,10 @@ class InsightRunner:
                 self._queue.task_done()
 
     async def _run(self, ident: str) -> None:
-        record = self.insights.get(ident)
-        if record.status in ("done", "failed"):
+        # store calls go through worker threads: an fsync'd commit must not stall the event loop under bursts
+        record = await asyncio.to_thread(self._claim, ident)
+        if record is None:
             return
-        self.insights.mark_running(ident)
-        record = self.insights.get(ident)
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         self.telemetry.in_progress.inc()
@@ -134,35 +133,48 @@ class InsightRunner:
             future = loop.run_in_executor(self._executor, self.analyse, record, stage)
             result = await asyncio.wait_for(future, timeout=self.timeout_s)
         except asyncio.TimeoutError:
-            self._failed(ident, f"analysis did not finish within {self.timeout_s:g} s", "timeout")
+            await self._failed(record, f"analysis did not finish within {self.timeout_s:g} s", "timeout")
         except user_facing_errors() as exc:
-            self._failed(ident, str(exc), type(exc).__name__)
+            await self._failed(record, str(exc), type(exc).__name__)
         except ApiError as exc:
-            self._failed(ident, str(exc), type(exc).__name__)
+            await self._failed(record, str(exc), type(exc).__name__)
         except Exception as exc:  # noqa: BLE001
             log.exception("insight %s failed", ident)
-            self._failed(ident, f"internal error ({type(exc).__name__})", "internal")
+            await self._failed(record, f"internal error ({type(exc).__name__})", "internal")
         else:
-            with self.db.transaction():
-                self.insights.finish(ident, result)
-                for hook in self.after_finish:
-                    hook(record, result)
+            await asyncio.to_thread(self._store_result, record, result)
             self.telemetry.insights.labels(outcome="done").inc()
             self._committed()
         finally:
             self.telemetry.in_progress.dec()
             self.telemetry.latency.observe(time.perf_counter() - started)
 
-    def _failed(self, ident: str, message: str, reason: str) -> None:
+    def _claim(self, ident: str) -> InsightRecord | None:
+        """Mark the insight running; ``None`` when it already finished (queued twice, or done before a restart)."""
         record = self.insights.get(ident)
+        if record.status in ("done", "failed"):
+            return None
+        self.insights.mark_running(ident)
+        return self.insights.get(ident)
+
+    def _store_result(self, record: InsightRecord, result: dict[str, Any]) -> None:
         with self.db.transaction():
-            self.insights.fail(ident, message)
+            self.insights.finish(record.id, result)
+            for hook in self.after_finish:
+                hook(record, result)
+
+    def _store_failure(self, record: InsightRecord, message: str) -> None:
+        with self.db.transaction():
+            self.insights.fail(record.id, message)
             for hook in self.after_fail:
                 hook(record, message)
+
+    async def _failed(self, record: InsightRecord, message: str, reason: str) -> None:
+        await asyncio.to_thread(self._store_failure, record, message)
         self._committed()
         self.telemetry.insights.labels(outcome="failed").inc()
         self.telemetry.failures.labels(reason=reason).inc()
-        log.warning("insight %s failed: %s", ident, message)
+        log.warning("insight %s failed: %s", record.id, message)
 
     def _committed(self) -> None:
         for hook in self.after_commit:
