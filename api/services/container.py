@@ -89,6 +89,16 @@ def note_sender(settings: Settings) -> NoteSender | None:
                           from_email=settings.pagerduty_from, timeout_s=settings.outbox_timeout_s)
 
 
+def default_narrator() -> Callable[..., Any] | None:
+    """The narrator package's ``narrate`` (LLM when ``FAULTLINE_LLM_*`` is configured, grounded, template otherwise);
+    ``None`` -> the template narrator, when this build has no LLM narrator."""
+    try:
+        from narrator.narrate import narrate
+    except ImportError:
+        return None
+    return lambda analysis: narrate(analysis, use_llm=None)
+
+
 def build_services(settings: Settings, *, sender: NoteSender | None = None) -> Services:
     db = Database(settings.db_path).open()
     telemetry = Telemetry()
@@ -115,7 +125,7 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
                           telemetry=telemetry, poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s)
     services = Services(
         settings=settings, db=db, telemetry=telemetry, insights=runner.insights, incidents=IncidentRepository(db),
-        receipts=WebhookReceipts(db), outbox=outbox, runner=runner, outbox_worker=worker,
+        receipts=WebhookReceipts(db), outbox=outbox, runner=runner, outbox_worker=worker, narrate=default_narrator(),
     )
 
     def pagerduty_note(record: InsightRecord, result: dict[str, Any]) -> None:
