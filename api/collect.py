@@ -222,7 +222,7 @@ def save_collected(out_dir: Path, collected: Collected, *, now: datetime, retent
     out_dir.mkdir(parents=True, exist_ok=True)
     horizon = (now - retention).timestamp()
     new = Samples.concat(collected.samples)
-    old = _load_samples(out_dir)
+    old = load_collected_samples(out_dir)
     merged = Samples.concat([old, new])
     keep = merged.times >= horizon
     merged = Samples(merged.times[keep], merged.entities[keep], merged.metrics[keep], merged.values[keep])
@@ -239,7 +239,7 @@ def save_collected(out_dir: Path, collected: Collected, *, now: datetime, retent
     return {"samples": len(table), "events": len(events), "changes": len(changes)}
 
 
-def _load_samples(out_dir: Path) -> Samples:
+def load_collected_samples(out_dir: Path) -> Samples:
     if not (out_dir / "metrics.csv").is_file():
         return Samples.empty()
     import pandas as pd
@@ -271,7 +271,7 @@ class CollectedState:
 
 def load_collected(out_dir: Path, *, step_s: float | None = None) -> CollectedState:
     """What earlier rounds saved, as the analysis reads it."""
-    series = load_metrics(out_dir) if step_s is None else _load_samples(out_dir).to_frame(step_s)
+    series = load_metrics(out_dir) if step_s is None else load_collected_samples(out_dir).to_frame(step_s)
     return CollectedState(series=series, events=tuple(_load_events(out_dir)), changes=tuple(_load_changes(out_dir)))
 
 

@@ -20,9 +20,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from correlators.case_files import load_case
 from correlators.models import Case, Change, Incident
 from detectors.models import Event, SeriesFrame
+from detectors.sources.samples import Samples
 from topology.exceptions import UnknownEntityError
 from topology.memory_store import MemoryStore
 from topology.store import GraphStore
@@ -101,7 +104,7 @@ class LiveBackend:
     """The configured topology store, plus series from Prometheus (live) and/or a ``faultline collect`` directory.
 
     Prometheus is asked per insight for the window ``[at - lookback, at]``; the collected directory supplies the
-    changes and events the collectors saved (and series, when no Prometheus is configured).
+    changes and events the collectors saved (and series; with Prometheus configured, the collected series Prometheus does not have are kept beside its own).
     """
 
     def __init__(self, store: GraphStore, *, prometheus: "PrometheusSource | None" = None,
@@ -132,7 +135,8 @@ class LiveBackend:
         series = SeriesFrame.empty()
         changes: tuple[Change, ...] = ()
         events: tuple[Event, ...] = ()
-        if self._collected_dir is not None and self._collected_dir.exists():
+        collected = self._collected_dir is not None and self._collected_dir.exists()
+        if collected:
             from ..collect import load_collected
 
             state = load_collected(self._collected_dir, step_s=self._step_s)
@@ -141,7 +145,20 @@ class LiveBackend:
             events = tuple(e for e in state.events if e.entity in entities and start <= e.at <= end)
         if self._prometheus is not None:
             result = self._prometheus.read(start, end)  # MetricSourceError -> the insight fails with the reason
-            series = result.samples.to_frame(self._step_s).for_entities(entities)
+            samples = result.samples
+            if collected:
+                # Series only the collectors know (trace-derived latency/TTFT, restart counts) are kept beside
+                # Prometheus's; where both have a series, Prometheus wins.
+                from ..collect import load_collected_samples
+
+                saved = load_collected_samples(self._collected_dir)
+                known = samples.series_keys()
+                extra = np.array([(e, m) not in known for e, m in zip(saved.entities, saved.metrics)], dtype=bool)
+                window = (saved.times >= start.timestamp()) & (saved.times <= end.timestamp())
+                keep = extra & window
+                samples = Samples.concat([samples, Samples(saved.times[keep], saved.entities[keep],
+                                                           saved.metrics[keep], saved.values[keep])])
+            series = samples.to_frame(self._step_s).for_entities(entities)
             events = events + tuple(e for e in result.events if e.entity in entities)
         return WindowData(series=series, changes=changes, events=events)
 
