@@ -11,6 +11,8 @@
         ├── LLMServerError       HTTP 5xx, or a body that is not a chat completion
         ├── LLMUnavailable       connection refused / reset, DNS failure
         └── LLMRequestRejected   any other 4xx (bad key, unknown model, unsupported response_format)
+            └── LLMFormatRejected    the server does not support the requested response_format (any status)
+    NarratorConfigError      the FAULTLINE_LLM_* settings are inconsistent
 """
 
 
@@ -65,3 +67,14 @@ class LLMRequestRejected(LLMError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LLMFormatRejected(LLMRequestRejected):
+    """The server refused the ``response_format`` (llama-cpp-python answers 500 to ``json_schema``); ``auto`` mode
+    then falls back to ``json_object``."""
+
+    code = "llm_format_rejected"
+
+
+class NarratorConfigError(NarratorError):
+    """The LLM settings cannot work as given (e.g. a base URL without a model)."""

@@ -66,7 +66,7 @@ def test_real_llm_rejects_openai_json_schema_format(llm_server: LLMServer) -> No
 
 
 def _chat(url: str, timeout: float = 10) -> httpx.Response:
-    body = {"model": "scripted", "messages": [{"role": "user", "content": "Symptom: app:chat\n1. pod:a/b (score 1)"}]}
+    body = {"model": "scripted", "messages": [{"role": "user", "content": "Symptom: app:chat\n## Candidates\n1. pod:a/b (score 1)"}]}
     return httpx.post(f"{url}/chat/completions", json=body, timeout=timeout)
 
 

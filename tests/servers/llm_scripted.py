@@ -8,7 +8,7 @@ timeouts and its retry logic all run for real; nothing in faultline is patched.
 
 Scenarios
 ---------
-good            a grounded narrative built from the evidence in the prompt (timeline and candidates sections)
+good            a grounded narrative built from the evidence in the prompt (Candidates and Timeline sections)
 hallucinate     names ``pod:prod/ghost-7`` (not in any evidence) as the root cause, every time
 hallucinate_once  hallucinates on the first request, answers like ``good`` once the prompt carries the rejection
 hang            holds the request open for ``HANG_S`` seconds before answering (past any sane client timeout)
@@ -53,7 +53,7 @@ class ScriptedRequest:
     """One request as the peer received it."""
 
     scenario: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: dict[str, Any]
 
     @property
@@ -97,14 +97,17 @@ def _route(path: str) -> tuple[str, str]:
 
 
 def grounded_answer(prompt: str) -> dict[str, Any]:
-    """What a careful model would answer: only ids and times copied from the prompt's evidence sections."""
+    """What a careful model would answer: ids and times copied from the prompt's Candidates and Timeline sections."""
     timeline = []
     root = symptom = None
+    section = ""
     for line in prompt.splitlines():
         line = line.strip()
-        if (m := _TIMELINE_LINE.match(line)) is not None:
+        if line.startswith("## "):
+            section = line[3:].split(" ", 1)[0].lower()
+        elif section == "timeline" and (m := _TIMELINE_LINE.match(line)) is not None:
             timeline.append({"entity": m.group(2), "at": m.group(1), "what": m.group(3)[:160]})
-        elif root is None and (m := _CANDIDATE_LINE.match(line)) is not None:
+        elif section == "candidates" and root is None and (m := _CANDIDATE_LINE.match(line)) is not None:
             root = m.group(1)
         elif symptom is None and (m := _SYMPTOM_LINE.match(line)) is not None:
             symptom = m.group(1)
@@ -181,7 +184,7 @@ def _make_handler(state: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
                 return
-            request = ScriptedRequest(scenario=scenario, headers=dict(self.headers.items()), body=body)
+            request = ScriptedRequest(scenario=scenario, headers={k.lower(): v for k, v in self.headers.items()}, body=body)
             nth = state._record(scenario, token, request)
             self._answer(scenario, nth, request)
 

@@ -1,0 +1,70 @@
+"""From an analysis to the chat messages sent to the model, held under the token budget.
+
+The evidence is rebuilt with ever smaller ``EvidenceLimits`` until the rendered messages fit, so a 5,000-entity
+incident sends its top candidates and a short timeline, not 5,000 entities. Rendering is cheap (a few ms), so the
+search simply re-renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rca.models import Analysis
+from topology.timeutil import iso
+
+from .budget import approx_tokens
+from .evidence import EvidenceLimits, EvidencePack, build_evidence
+from .prompts import render
+
+__all__ = ["Prompt", "build_prompt", "render_messages", "retry_message"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The messages for one narration, the evidence they carry, and their estimated size."""
+
+    pack: EvidencePack
+    messages: tuple[dict[str, str], ...]
+    approx_tokens: int
+    limits: EvidenceLimits
+    fits: bool
+
+
+def render_messages(pack: EvidencePack) -> tuple[dict[str, str], ...]:
+    example_entity = pack.candidates[0].entity if pack.candidates else pack.incident.symptom
+    system = render("system", example_entity=example_entity, example_time=iso(pack.incident.at))
+    user = render(
+        "narrate", incident=pack.incident, candidates=pack.candidates, changes=pack.changes, timeline=pack.timeline,
+        omitted=pack.omitted,
+    )
+    return ({"role": "system", "content": system}, {"role": "user", "content": user})
+
+
+def messages_tokens(messages: tuple[dict[str, str], ...]) -> int:
+    """Estimated prompt tokens, with a few per message for the chat template's role markers."""
+    return sum(approx_tokens(m["content"]) + 4 for m in messages)
+
+
+def build_prompt(analysis: Analysis, budget_tokens: int, limits: EvidenceLimits = EvidenceLimits()) -> Prompt:
+    """The largest evidence (in ``EvidenceLimits.shrink`` order) whose messages fit ``budget_tokens``.
+
+    ``fits`` is False only when even the smallest limits exceed the budget (e.g. a huge incident title); the
+    smallest prompt is returned anyway and the caller decides.
+    """
+    current: EvidenceLimits | None = limits
+    while True:
+        assert current is not None
+        pack = build_evidence(analysis, current)
+        messages = render_messages(pack)
+        tokens = messages_tokens(messages)
+        if tokens <= budget_tokens:
+            return Prompt(pack=pack, messages=messages, approx_tokens=tokens, limits=current, fits=True)
+        smaller = current.shrink()
+        if smaller is None:
+            return Prompt(pack=pack, messages=messages, approx_tokens=tokens, limits=current, fits=False)
+        current = smaller
+
+
+def retry_message(problems: list[str]) -> dict[str, str]:
+    """The user turn that tells the model why its answer was rejected (the rejected answer itself is not resent)."""
+    return {"role": "user", "content": render("retry", problems=problems)}
