@@ -1,4 +1,4 @@
-"""``faultline analyze CASE_DIR [--json]``."""
+"""``faultline analyze CASE_DIR [--json] [--llm]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 
 from correlators.case_files import load_case
+from narrator.narrate import narrate
 
 from ..insight import build_insight
 from ..render import render_text
@@ -14,7 +15,10 @@ from ..render import render_text
 
 def run(args: argparse.Namespace) -> int:
     case = load_case(args.case_dir)
-    insight = build_insight(case)
+    if args.llm:  # grounded LLM narrative (FAULTLINE_LLM_*); the template's, flagged with the reason, if it fails
+        insight = build_insight(case, narrate=lambda analysis: narrate(analysis, use_llm=True))
+    else:
+        insight = build_insight(case)
     if args.json:
         json.dump(insight.to_public(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -28,4 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("case_dir", metavar="CASE_DIR")
     parser.add_argument("--json", action="store_true", help="print the JSON document instead of text")
     parser.add_argument("--top", type=int, default=5, help="candidates to show in text mode")
+    parser.add_argument("--llm", action="store_true",
+                        help="narrate with the LLM at FAULTLINE_LLM_BASE_URL / FAULTLINE_LLM_MODEL (grounded; falls back to the template)")
     parser.set_defaults(handler=run)
