@@ -36,18 +36,24 @@ def _nanmedian(values: np.ndarray, axis: int = 1) -> np.ndarray:
         return np.nanmedian(values, axis=axis)
 
 
-def _row_lstsq(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least-squares line per row: ``y ≈ a + b x``; ``w`` is 0 for missing or rejected points."""
+def _row_lstsq(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares line per row against the sample index: ``y ≈ a + b t``.
+
+    ``w`` is 0 for missing or rejected points. The sums are matrix-vector products (BLAS), so fitting 100,000
+    rows costs a few passes over the data.
+    """
+    t = np.arange(y.shape[1], dtype=y.dtype)
+    wy = np.where(w > 0, y, 0.0) * w
     sw = w.sum(axis=1)
-    safe = np.where(sw > 0, sw, 1.0)
-    mx = (w * x).sum(axis=1) / safe
-    yz = np.where(w > 0, y, 0.0)
-    my = (w * yz).sum(axis=1) / safe
-    dx = x - mx[:, None]
-    sxx = (w * dx * dx).sum(axis=1)
-    sxy = (w * dx * (yz - my[:, None])).sum(axis=1)
-    b = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
-    return my - b * mx, b
+    st = w @ t
+    stt = w @ (t * t)
+    sy = wy.sum(axis=1)
+    sty = wy @ t
+    den = sw * stt - st * st
+    ok = den > 0
+    b = np.where(ok, (sw * sty - st * sy) / np.where(ok, den, 1.0), 0.0)
+    a = np.where(sw > 0, (sy - b * st) / np.where(sw > 0, sw, 1.0), 0.0)
+    return a, b
 
 
 class TrendSeasonalBaseline:
@@ -96,32 +102,32 @@ class TrendSeasonalBaseline:
         """Learn level, slope, season and scale from ``baseline`` (rows = series, columns = samples in time order)."""
         n_rows, n = baseline.shape
         finite = np.isfinite(baseline)
-        x = np.broadcast_to(np.arange(n, dtype=float), baseline.shape)
         level = _nanmedian(baseline)
-        resid = baseline - level[:, None]
-        mad = _nanmedian(np.abs(resid)) * MAD_TO_SIGMA
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             peak = np.nanmax(np.abs(baseline), axis=1) if n else np.full(n_rows, np.nan)
         peak = np.where(np.isfinite(peak), peak, 0.0)
         floor = np.maximum(self.rel_floor * np.abs(np.nan_to_num(level)), self.abs_floor * np.maximum(peak, 1.0))
-        scale = np.maximum(np.nan_to_num(mad), floor)
-        intercept, slope = np.nan_to_num(level), np.zeros(n_rows)
+        t = np.arange(n, dtype=float)
         if self.trend and n >= 10:
             w = finite.astype(float)
-            a, b = _row_lstsq(x, baseline, w)
-            r = baseline - (a[:, None] + b[:, None] * x)
-            keep = finite & (np.abs(np.nan_to_num(r)) <= 3 * scale[:, None])
-            a, b = _row_lstsq(x, baseline, keep.astype(float))
-            r = baseline - (a[:, None] + b[:, None] * x)
-            r_scale = np.maximum(np.nan_to_num(_nanmedian(np.abs(r - _nanmedian(r)[:, None])) * MAD_TO_SIGMA), floor)
-            visible = np.abs(b) * n > self.trend_min_sigma * r_scale
-            intercept = np.where(visible, a, intercept)
+            a, b = _row_lstsq(baseline, w)
+            r = baseline - (a[:, None] + b[:, None] * t)
+            med = _nanmedian(r)
+            dev = np.abs(r - med[:, None])
+            scale = np.maximum(np.nan_to_num(_nanmedian(dev) * MAD_TO_SIGMA), floor)
+            with np.errstate(invalid="ignore"):
+                keep = finite & (dev <= 3 * scale[:, None])
+            a, b = _row_lstsq(baseline, keep.astype(float))  # refit without outliers (spikes in the baseline)
+            visible = np.abs(b) * n > self.trend_min_sigma * scale
+            intercept = np.where(visible, a, np.nan_to_num(level))
             slope = np.where(visible, b, 0.0)
-            scale = np.where(visible, r_scale, scale)
-        fitted = intercept[:, None] + slope[:, None] * x
+        else:
+            scale = np.maximum(np.nan_to_num(_nanmedian(np.abs(baseline - level[:, None])) * MAD_TO_SIGMA), floor)
+            intercept, slope = np.nan_to_num(level), np.zeros(n_rows)
         season = np.zeros((n_rows, 0))
         if self.period and n >= 2 * self.period:
+            fitted = intercept[:, None] + slope[:, None] * t
             season = self._season(baseline - fitted)
             resid = baseline - fitted - self._season_at(season, np.arange(n))
             scale = np.maximum(np.nan_to_num(_nanmedian(np.abs(resid)) * MAD_TO_SIGMA), floor)
@@ -158,13 +164,16 @@ class TrendSeasonalBaseline:
             return 0.0
         return season[:, idx % season.shape[1]]
 
-    def expected(self, offsets: np.ndarray) -> np.ndarray:
-        """Expected values at sample offsets counted from the baseline's first sample (may lie beyond it)."""
+    def expected(self, offsets: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Expected values at sample offsets counted from the baseline's first sample (may lie beyond it);
+        ``rows`` limits the answer to some series."""
+        sel = slice(None) if rows is None else rows
         end = self.n_baseline_ - 1
         inside = np.minimum(offsets, end).astype(float)
         beyond = np.maximum(offsets - end, 0).astype(float)
-        trend = self.intercept_[:, None] + self.slope_[:, None] * (inside + self.damp * beyond)[None, :]
-        return trend + self._season_at(self.season_, offsets)
+        trend = self.intercept_[sel, None] + self.slope_[sel, None] * (inside + self.damp * beyond)[None, :]
+        season = self.season_[sel] if self.season_.shape[1] else self.season_
+        return trend + self._season_at(season, offsets)
 
     def zscore(self, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Standardised residuals, clipped to ±Z_CLIP; NaN where the sample or the baseline is missing."""

@@ -51,8 +51,10 @@ class SeriesFrame:
 
     def until(self, moment: datetime) -> "SeriesFrame":
         """Drop samples after ``moment``: an analysis at time T must not see the future."""
-        keep = self.times <= moment.timestamp()
-        return SeriesFrame(self.keys, self.times[keep], self.values[:, keep])
+        stop = int(np.searchsorted(self.times, moment.timestamp(), side="right"))
+        if stop == len(self.times):
+            return self  # nothing after the moment: no copy of a large frame
+        return SeriesFrame(self.keys, self.times[:stop], self.values[:, :stop])
 
     @staticmethod
     def empty() -> "SeriesFrame":
