@@ -81,7 +81,7 @@ class TrendSeasonalBaseline:
         self,
         *,
         trend: bool = True,
-        damp: float = 0.5,
+        damp: float = 0.8,
         trend_min_sigma: float = 3.0,
         period: int | None = None,
         stl_max_series: int = 200,
