@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import errors_http
+from .body_limit import BodyLimitMiddleware
 from .routers import alerts, console, health, incidents, insights, topology, traces, webhooks
 from .services.backend import backend_from_settings
 from .services.container import BackendFactory, build_services, start_services, stop_services
@@ -58,4 +59,5 @@ def create_app(
     for module in (insights, incidents, topology, traces, alerts, webhooks, health, console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)  # no CORS middleware: CORS stays off
     return app

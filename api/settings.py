@@ -21,6 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from topology.case_files import CaseLimits
+
 Scope = Literal["read", "write"]
 
 DEFAULT_ALERT_ENTITY_RULES: tuple[str, ...] = (
@@ -93,6 +95,14 @@ class Settings(BaseSettings):
     insight_timeout_s: float = Field(default=120.0, gt=0)
     default_lookback: str = "60m"
     hops: int = Field(default=6, ge=1, le=12)
+    insight_retries: int = Field(
+        default=6, ge=0, le=100, description="re-runs of an insight whose data source is down (backoff doubling)"
+    )
+    insight_retry_backoff_s: float = Field(default=2.0, gt=0, description="first wait before a re-run; doubles, max 5 min")
+
+    # -- hostile input ------------------------------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request bodies above this get 413")
+    max_metric_rows: int = Field(default=10_000_000, ge=1, description="samples one case (file or inline) may hold")
 
     # -- access -----------------------------------------------------------------------------------------------------
     auth: Literal["auto", "on", "off"] = Field(
@@ -152,6 +162,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
+
+    def case_limits(self) -> CaseLimits:
+        """Bounds for every case faultline reads (the case directory, inline cases in requests)."""
+        return CaseLimits(max_metric_rows=self.max_metric_rows)
 
     def pagerduty_secrets(self) -> list[bytes]:
         """Every configured webhook signing secret (several during a rotation)."""

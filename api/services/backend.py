@@ -26,6 +26,7 @@ from correlators.case_files import load_case
 from correlators.models import Case, Change, Incident
 from detectors.models import Event, SeriesFrame
 from detectors.sources.samples import Samples
+from topology.case_files import DEFAULT_LIMITS, CaseLimits
 from topology.exceptions import UnknownEntityError
 from topology.memory_store import MemoryStore
 from topology.store import GraphStore
@@ -77,8 +78,8 @@ class CaseBackend:
         self._ids = {e.id for e in case.entities}
 
     @classmethod
-    def from_dir(cls, case_dir: str | Path) -> "CaseBackend":
-        return cls(load_case(case_dir), name=f"case:{Path(case_dir)}")
+    def from_dir(cls, case_dir: str | Path, limits: CaseLimits = DEFAULT_LIMITS) -> "CaseBackend":
+        return cls(load_case(case_dir, limits), name=f"case:{Path(case_dir)}")
 
     def graph(self) -> GraphStore:
         return self._store
@@ -203,8 +204,8 @@ def backend_from_settings(settings: Settings) -> AnalysisBackend:
                            step_s=settings.prometheus_step_s if settings.prometheus_url else None,
                            name="live:" + ("neo4j" if settings.neo4j_uri else "graph-file"))
     if settings.case_dir is not None:
-        return CaseBackend.from_dir(settings.case_dir)
-    return CaseBackend.from_dir(_demo_case_dir())
+        return CaseBackend.from_dir(settings.case_dir, settings.case_limits())
+    return CaseBackend.from_dir(_demo_case_dir(), settings.case_limits())
 
 
 class LazyBackend:

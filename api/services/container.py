@@ -109,7 +109,8 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
         inline = services.insights.inline_case(record.id) if record.has_inline_case else None
         if inline is not None:
             case = case_from_documents(inline["topology"], inline["metrics"], inline["incident"],
-                                       inline.get("changes"), inline.get("events"), name="inline")
+                                       inline.get("changes"), inline.get("events"), name="inline",
+                                       limits=settings.case_limits())
             backend: AnalysisBackend = CaseBackend(case, name="case:inline")
         else:
             backend = services.require_backend()

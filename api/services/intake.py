@@ -33,7 +33,8 @@ def create_insight(services: Services, body: InsightCreate, *, source: str) -> I
     if body.case is not None:
         inline = body.case.model_dump(mode="json")
         case = case_from_documents(inline["topology"], inline["metrics"], inline["incident"], inline["changes"],
-                                   inline["events"], name="inline")  # CaseFormatError -> 422 with file and field
+                                   inline["events"], name="inline",
+                                   limits=services.settings.case_limits())  # CaseFormatError -> 422 with file and field
         inc = case.incident
         request = InsightRequest(symptom=inc.symptom, at=body.at or inc.at, metric=body.metric or inc.metric,
                                  lookback=body.lookback or f"{int(inc.lookback.total_seconds())}s",
