@@ -10,6 +10,7 @@
     ├── PayloadTooLarge               a body over the endpoint's size limit                       -> 413
     ├── SignatureError                a webhook whose signature header is missing or wrong       -> 400 / 403
     ├── NotConfiguredError            a feature used without its settings (no PagerDuty secret)  -> 503
+    │   └── DataSourceUnavailable     the configured data source cannot be reached (yet)         -> 503
     └── NoteDeliveryError             PagerDuty did not take a note (kept in the outbox, retried)
 
 Errors from the packages below (``TopologyError``, ``DetectorError``, ``CorrelatorError``, ``RcaError``,
@@ -59,6 +60,10 @@ class SignatureError(ApiError):
 
 class NotConfiguredError(ApiError):
     """A feature was used but the settings it needs are absent."""
+
+
+class DataSourceUnavailable(NotConfiguredError):
+    """The configured topology store or case could not be loaded; it may come back, so a queued insight waits."""
 
 
 class NoteDeliveryError(ApiError):

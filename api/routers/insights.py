@@ -47,7 +47,8 @@ def to_public(services: Services, record: InsightRecord) -> InsightPublic:
         narrative=result.get("narrative"), timings_ms=result.get("timings_ms") or {},
         anomalies=result.get("anomalies") or [], changes=result.get("changes") or [],
         topology=result.get("topology"), entity_scores=result.get("entity_scores") or {},
-        sparklines=result.get("sparklines") or [], links=links(services, record.id),
+        sparklines=result.get("sparklines") or [], partial=result.get("partial") or [],
+        links=links(services, record.id),
     )
 
 

@@ -122,6 +122,7 @@ class InsightPublic(BaseModel):
     topology: dict[str, Any] | None = None
     entity_scores: dict[str, float] = {}
     sparklines: list[dict[str, Any]] = []
+    partial: list[str] = Field(default=[], description="data that could not be read (the insight ran without it)")
     links: InsightLinks
 
 

@@ -123,6 +123,7 @@ def run_insight(
     public["entity_scores"] = _entity_scores(public)
     public["sparklines"] = _sparklines(public, data.series, incident.symptom, incident.metric)
     public["backend"] = backend.name
+    public["partial"] = list(data.partial)
     return public
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from correlators.case_files import load_case
 from correlators.models import Case, Change, Incident
+from detectors.exceptions import MetricSourceError
 from detectors.models import Event, SeriesFrame
 from detectors.sources.samples import Samples
 from topology.case_files import DEFAULT_LIMITS, CaseLimits
@@ -46,6 +47,8 @@ class WindowData:
     series: SeriesFrame
     changes: tuple[Change, ...] = ()
     events: tuple[Event, ...] = ()
+    partial: tuple[str, ...] = ()
+    """What could not be read (e.g. Prometheus unreachable): the insight still runs on the rest and says so."""
 
 
 class AnalysisBackend(Protocol):
@@ -145,7 +148,15 @@ class LiveBackend:
             changes = tuple(c for c in state.changes if start - (end - start) <= c.at <= end)
             events = tuple(e for e in state.events if e.entity in entities and start <= e.at <= end)
         if self._prometheus is not None:
-            result = self._prometheus.read(start, end)  # MetricSourceError -> the insight fails with the reason
+            try:
+                result = self._prometheus.read(start, end)
+            except MetricSourceError as exc:
+                # Degrade, do not fail: topology, changes and events (and collected series) still point somewhere,
+                # and an on-call engineer is better served by a partial answer that says it is partial.
+                log.warning("metrics unavailable for an insight: %s", exc)
+                return WindowData(series=series, changes=changes, events=events, partial=(
+                    f"metrics: {exc}; ranked on topology, changes and events"
+                    + (" and the collected series" if collected else "") + " only",))
             samples = result.samples
             if collected:
                 # Series only the collectors know (trace-derived latency/TTFT, restart counts) are kept beside

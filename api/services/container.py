@@ -70,12 +70,12 @@ class Services:
     def require_backend(self) -> AnalysisBackend:
         """The data source; if it failed to load, retried at most every ``BACKEND_RETRY_S`` (blocking: call from a
         worker thread). ``NotConfiguredError`` (503) with the reason while it cannot be had."""
-        from ..exceptions import NotConfiguredError
+        from ..exceptions import DataSourceUnavailable
 
         if self.backend is None and time.monotonic() - self._backend_tried_at >= BACKEND_RETRY_S:
             self.load_backend()
         if self.backend is None:
-            raise NotConfiguredError(f"no analysis data source is available: {self.backend_error or 'still loading'}")
+            raise DataSourceUnavailable(f"no analysis data source is available: {self.backend_error or 'still loading'}")
         return self.backend
 
     def console_url(self, insight_id: str) -> str:
@@ -120,7 +120,8 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
         return json_safe(run_insight(backend, record.request, **kwargs))
 
     runner = InsightRunner(db=db, analyse=analyse, telemetry=telemetry,
-                           concurrency=settings.max_concurrent_insights, timeout_s=settings.insight_timeout_s)
+                           concurrency=settings.max_concurrent_insights, timeout_s=settings.insight_timeout_s,
+                           retries=settings.insight_retries, retry_backoff_s=settings.insight_retry_backoff_s)
     outbox = Outbox(db)
     worker = OutboxWorker(outbox=outbox, sender=sender if sender is not None else note_sender(settings),
                           telemetry=telemetry, poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s)

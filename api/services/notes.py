@@ -24,6 +24,8 @@ def insight_note(result: dict[str, Any], console_url: str) -> str:
             lines.append("Also considered: " + ", ".join(others))
     else:
         lines.append("No root-cause candidate stood out in the symptom's neighbourhood.")
+    for gap in result.get("partial") or []:
+        lines.append(f"Partial evidence: {gap}")
     narrative = result.get("narrative") or {}
     if narrative.get("summary"):
         lines.append("")

@@ -7,6 +7,11 @@ runner takes ids from an in-memory ``asyncio.Queue`` fed by new requests and, at
 At most ``concurrency`` analyses run at once, each in a worker thread (the pipeline is CPU-bound numpy and blocking
 store I/O; the event loop keeps answering). A run that exceeds ``timeout_s`` is marked failed; its thread cannot be
 killed and finishes in the background, but its result is discarded.
+
+A run that fails because its data source is down (Neo4j stopped, the case not loadable yet) is not failed: it goes
+back to ``queued`` with a stage saying why, and runs again after a doubling backoff, up to ``retries`` times — an
+accepted insight outlives an outage of its store. An insight claimed more than ``retries + 3`` times without
+finishing (the process died under it each time) is failed rather than allowed to crash-loop the server.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from topology.exceptions import StoreUnavailableError
+
 from ..errors import user_facing_errors
-from ..exceptions import ApiError
+from ..exceptions import ApiError, DataSourceUnavailable
 from ..storage import Database, InsightRecord, InsightRepository
 from .telemetry import Telemetry
 
@@ -28,6 +35,10 @@ log = logging.getLogger(__name__)
 
 Analyse = Callable[[InsightRecord, Callable[[str], None]], dict[str, Any]]
 """Blocking: run one insight, report stages through the callback, return the JSON document."""
+
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (StoreUnavailableError, DataSourceUnavailable)
+"""Failures that say "not now" rather than "not possible": the insight waits and runs again."""
+MAX_RETRY_BACKOFF_S = 300.0
 
 AfterFinish = Callable[[InsightRecord, dict[str, Any]], None]
 """Runs inside the transaction that stores a finished insight (e.g. queue a PagerDuty note in the outbox)."""
@@ -42,6 +53,8 @@ class InsightRunner:
         telemetry: Telemetry,
         concurrency: int = 2,
         timeout_s: float = 120.0,
+        retries: int = 6,
+        retry_backoff_s: float = 2.0,
     ) -> None:
         self.db = db
         self.insights = InsightRepository(db)
@@ -49,6 +62,8 @@ class InsightRunner:
         self.telemetry = telemetry
         self.concurrency = concurrency
         self.timeout_s = timeout_s
+        self.retries = retries
+        self.retry_backoff_s = retry_backoff_s
         self.after_finish: list[AfterFinish] = []
         self.after_fail: list[Callable[[InsightRecord, str], None]] = []
         self.after_commit: list[Callable[[], None]] = []
@@ -134,6 +149,8 @@ class InsightRunner:
             result = await asyncio.wait_for(future, timeout=self.timeout_s)
         except asyncio.TimeoutError:
             await self._failed(record, f"analysis did not finish within {self.timeout_s:g} s", "timeout")
+        except TRANSIENT_ERRORS as exc:
+            await self._retry_later(record, exc)
         except user_facing_errors() as exc:
             await self._failed(record, str(exc), type(exc).__name__)
         except ApiError as exc:
@@ -150,12 +167,30 @@ class InsightRunner:
             self.telemetry.latency.observe(time.perf_counter() - started)
 
     def _claim(self, ident: str) -> InsightRecord | None:
-        """Mark the insight running; ``None`` when it already finished (queued twice, or done before a restart)."""
+        """Mark the insight running; ``None`` when it already finished (queued twice, or done before a restart) or
+        when it has been claimed too often without finishing (then it is failed here)."""
         record = self.insights.get(ident)
         if record.status in ("done", "failed"):
             return None
+        if record.attempts >= self.retries + 3:
+            self._store_failure(record, f"abandoned after {record.attempts} attempts that never finished "
+                                        "(the server stopped or its data source was down each time)")
+            return None
         self.insights.mark_running(ident)
         return self.insights.get(ident)
+
+    async def _retry_later(self, record: InsightRecord, exc: Exception) -> None:
+        """The data source is down: back to ``queued``, run again after a doubling backoff (or fail when spent)."""
+        if record.attempts > self.retries:
+            await self._failed(record, f"{exc} (gave up after {record.attempts} attempts)", "unavailable")
+            return
+        delay = min(self.retry_backoff_s * 2 ** (record.attempts - 1), MAX_RETRY_BACKOFF_S)
+        stage = f"waiting for the data source (attempt {record.attempts} of {self.retries + 1}, next in {delay:g} s): {exc}"
+        await asyncio.to_thread(self.insights.requeue, record.id, stage)
+        self.telemetry.failures.labels(reason="retry").inc()
+        log.warning("insight %s: %s", record.id, stage)
+        assert self._loop is not None
+        self._loop.call_later(delay, self._put, record.id)
 
     def _store_result(self, record: InsightRecord, result: dict[str, Any]) -> None:
         with self.db.transaction():

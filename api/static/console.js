@@ -189,6 +189,7 @@
     show("insight", true);
     show("result", false);
     show("insight-error", false);
+    show("insight-partial", false);
     $("insight-title").textContent = "Insight";
     await pollInsight(id, true);
   }
@@ -248,6 +249,9 @@
   function renderResult(insight) {
     show("progress", false);
     show("result", true);
+    const gaps = insight.partial || [];
+    $("insight-partial").textContent = gaps.length ? "Partial evidence — " + gaps.join("; ") : "";
+    show("insight-partial", gaps.length > 0);
     const top = insight.candidates[0];
     $("top-cause").textContent = top ? top.entity : "no candidate stood out";
     $("top-score").textContent = top ? "score " + Number(top.score).toFixed(2) : "";

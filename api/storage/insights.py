@@ -89,6 +89,11 @@ class InsightRepository:
                 (ts(now_utc()), ident),
             )
 
+    def requeue(self, ident: str, stage: str) -> None:
+        """Back to ``queued`` (a data source was down); ``stage`` says why and when it runs again."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE insights SET status='queued', stage=? WHERE id=? AND status='running'", (stage[:500], ident))
+
     def set_stage(self, ident: str, stage: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("UPDATE insights SET stage=? WHERE id=? AND status='running'", (stage, ident))
