@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..deps import ServicesDep
 from ..exceptions import MalformedBody, NotConfiguredError, PayloadTooLarge, RequestProblem
@@ -23,6 +24,27 @@ from ..services.intake import take_pagerduty
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 MAX_BODY_BYTES = 256 * 1024  # PagerDuty drops webhooks over 256 KB; anything larger is not from it
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with every ``$ref`` replaced by its definition.
+
+    Why: the body is read raw (the signature covers the bytes), so FastAPI never registers the model's sub-models in
+    ``components``; refs into ``components`` would dangle and clients and fuzzers could not resolve the schema.
+    """
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
 
 
 def _problem(exc: ValidationError) -> str:
@@ -36,7 +58,7 @@ def _problem(exc: ValidationError) -> str:
     413: {"description": "body too large"}, 422: {"description": "not a V3 webhook payload"},
     503: {"description": "no signing secret configured"}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": PagerDutyWebhook.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+        "schema": _inline_schema(PagerDutyWebhook)}}}})
 async def pagerduty_webhook(request: Request, services: ServicesDep, response: Response) -> PagerDutyResult:
     secrets = services.settings.pagerduty_secrets()
     if not secrets:
