@@ -2,23 +2,26 @@
 
 Graph layout (what a person sees in Neo4j Browser):
 
-* every entity is a node ``(:Entity {id, kind, attrs})``; ``id`` is unique (constraint created at start-up), ``kind``
-  is indexed, ``attrs`` is a JSON string because Neo4j properties cannot hold nested maps;
+* every entity is a node ``(:Entity {id, kind, attr.<key>...})``; ``id`` is unique (constraint created at start-up),
+  ``kind`` is indexed;
 * every relation *version* is a relationship whose type is the ``RelationKind`` (``CALLS``, ``RUNS`` ...) with
   ``valid_from_us`` / ``valid_to_us`` in integer microseconds since the Unix epoch (UTC; null = open-ended; exact,
-  unlike floats, and compared with plain ``<=`` in the time predicates), ``attrs`` (JSON) and ``from_key`` — the
-  start again, with a sentinel for "no start", because ``MERGE`` cannot match on a null property.
+  unlike floats, and compared with plain ``<=`` in the time predicates), ``from_key`` — the start again, with a
+  sentinel for "no start", because ``MERGE`` cannot match on a null property — and its attrs;
+* attrs are properties ``attr.<key>`` when Neo4j can hold the value (a scalar or a list of one scalar type), else
+  ``attrjson.<key>`` holding JSON text (nested maps, nulls, mixed lists). Flat properties let the write statement
+  merge attrs with ``SET r += ...`` in the database, and keep them readable and queryable in Cypher.
 
 Why it is written this way:
 
 * Only ``$parameters`` carry values. The two things spliced into query text are never user data: relationship
   types come from the ``RelationKind`` enum, and the hop count is an ``int`` (Cypher cannot parameterise the bounds
   of a variable-length pattern).
-* Writes go in batches, one managed transaction (``execute_write``) per batch: the batch's existing versions are
-  read, ``topology.versioning.plan_relation_writes`` decides the new state, and one ``UNWIND $rows AS row MERGE``
-  per relation kind writes it. The function is idempotent, so the driver may retry it. A batch commits whole or
-  not at all; a call with more rows than ``batch_size`` can commit a prefix of whole batches before the store goes
-  away. Both ends of every relation are checked before the first batch, so an unknown entity writes nothing.
+* Writes go in batches, one managed transaction (``execute_write``) per batch, one ``UNWIND $rows AS row ... MERGE``
+  statement per relation kind that applies the versioning rule inside the database (no read round trip); repeats
+  of a key within a batch are folded in Python first. The function is idempotent, so the driver may retry it.
+  A batch commits whole or not at all; a call with more rows than ``batch_size`` can commit a prefix of whole
+  batches before the store goes away. Both ends of every relation are checked before the first batch, so an unknown entity writes nothing.
 * "The k-hop subgraph of X as it was over [since, at]" is one query: a variable-length pattern whose relationships
   must all be live in the window, then the live relationships among the nodes it reached.
 * Driver errors never leave this module: a store that is down or goes away becomes ``StoreUnavailableError`` naming
@@ -53,6 +56,7 @@ T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+_ATTR, _ATTR_JSON = "attr.", "attrjson."
 _NO_START = -(2**63)  # from_key of a version with valid_from=None; below any datetime Python can hold
 _TYPES = "|".join(kind.value for kind in RelationKind)
 
@@ -61,10 +65,11 @@ _SCHEMA = (
     "CREATE INDEX faultline_entity_kind IF NOT EXISTS FOR (e:Entity) ON (e.kind)",
 )
 
+# ``SET e = row.props`` replaces every property (attrs are replaced whole, as the protocol says); labels stay.
 _UPSERT_ENTITIES = """
 UNWIND $rows AS row
 MERGE (e:Entity {id: row.id})
-SET e.kind = row.kind, e.attrs = row.attrs
+SET e = row.props
 """
 
 _MISSING_IDS = """
@@ -74,18 +79,30 @@ WITH id, e WHERE e IS NULL
 RETURN collect(id) AS missing
 """
 
-_VERSIONS_BETWEEN = f"""
-UNWIND $pairs AS pair
-MATCH (a:Entity {{id: pair[0]}})-[r:{_TYPES}]->(b:Entity {{id: pair[1]}})
-RETURN a.id AS src, type(r) AS kind, b.id AS dst, r.valid_from_us AS vf, r.valid_to_us AS vt, r.attrs AS attrs
-"""
-
+# The versioning rule of ``topology.store`` for one relation kind, in one statement. Per row, against the versions
+# of (src, kind, dst) already stored: a version with the same start is updated (valid_to when given, attrs merged
+# with ``+=``); an open row is dropped while another open version exists; otherwise a version is created. Rows that
+# would change nothing are dropped too, so re-collecting the same state writes nothing (the comparisons are
+# null-safe: a null in WHERE would silently drop a row that must be written). Rows of one batch never interact
+# here: ``plan_relation_writes`` has already folded repeats of a key within the batch.
 _MERGE_VERSIONS = """
 UNWIND $rows AS row
 MATCH (a:Entity {{id: row.src}})
 MATCH (b:Entity {{id: row.dst}})
+WITH a, b, row, COLLECT {{ MATCH (a)-[v:{kind}]->(b) RETURN v }} AS versions
+WITH a, b, row, [v IN versions WHERE v.from_key = row.from_key][0] AS same,
+     any(v IN versions WHERE v.valid_to_us IS NULL) AS open_exists
+WHERE CASE
+        WHEN same IS NOT NULL THEN NOT (
+          (row.vt IS NULL OR coalesce(same.valid_to_us = row.vt, false))
+          AND all(k IN keys(row.attrs) WHERE
+                  CASE WHEN row.attrs[k] IS NULL THEN same[k] IS NULL ELSE coalesce(same[k] = row.attrs[k], false) END))
+        ELSE row.vt IS NOT NULL OR NOT open_exists
+      END
 MERGE (a)-[r:{kind} {{from_key: row.from_key}}]->(b)
-SET r.valid_from_us = row.vf, r.valid_to_us = row.vt, r.attrs = row.attrs
+ON CREATE SET r.valid_from_us = row.vf, r.valid_to_us = row.vt
+ON MATCH SET r.valid_to_us = coalesce(row.vt, r.valid_to_us)
+SET r += row.attrs
 RETURN count(r) AS written
 """
 
@@ -97,12 +114,12 @@ SET r.valid_to_us = $at
 RETURN count(r) AS closed
 """
 
-_GET_ENTITY = "MATCH (e:Entity {id: $id}) RETURN e.id AS id, e.kind AS kind, e.attrs AS attrs"
+_GET_ENTITY = "MATCH (e:Entity {id: $id}) RETURN properties(e) AS props"
 
 _OPEN_RELATIONS = f"""
 MATCH (a:Entity)-[r:{_TYPES}]->(b:Entity)
 WHERE r.valid_to_us IS NULL AND type(r) IN $kinds
-RETURN a.id AS src, type(r) AS kind, b.id AS dst, r.valid_from_us AS vf, r.valid_to_us AS vt, r.attrs AS attrs
+RETURN a.id AS src, type(r) AS kind, b.id AS dst, properties(r) AS props
 """
 
 _LIVE = "(r.valid_from_us IS NULL OR r.valid_from_us <= $end) AND (r.valid_to_us IS NULL OR r.valid_to_us > $start)"
@@ -120,9 +137,8 @@ WITH collect(DISTINCT n) AS nodes
 UNWIND nodes AS a
 OPTIONAL MATCH (a)-[r:{_TYPES}]->(b:Entity)
 WHERE b IN nodes AND {_LIVE}
-RETURN a.id AS id, a.kind AS kind, a.attrs AS attrs,
-       collect(CASE WHEN r IS NULL THEN null ELSE
-         {{kind: type(r), dst: b.id, vf: r.valid_from_us, vt: r.valid_to_us, attrs: r.attrs}} END) AS out
+RETURN properties(a) AS props,
+       collect(CASE WHEN r IS NULL THEN null ELSE {{kind: type(r), dst: b.id, props: properties(r)}} END) AS out
 """
 
 _COUNTS = (
@@ -135,7 +151,9 @@ def _us(moment: datetime | None) -> int | None:
     """Exact integer microseconds since the epoch (naive = UTC, as everywhere in faultline)."""
     if moment is None:
         return None
-    return (parse_time(moment) - _EPOCH) // _MICROSECOND
+    if moment.tzinfo is None:
+        moment = parse_time(moment)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _from_us(value: int | None) -> datetime | None:
@@ -147,14 +165,60 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _relation(src: str, kind: str, dst: str, vf: int | None, vt: int | None, attrs: str | None) -> Relation:
+def _storable(value: object) -> bool:
+    """Can Neo4j hold this as a property as is? (a scalar, or a non-empty list of one scalar type)"""
+    kind = type(value)
+    if kind in (str, bool, float):
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**63  # type: ignore[operator]
+    if kind in (list, tuple) and value:
+        kinds = {type(item) for item in value}  # type: ignore[union-attr]
+        return len(kinds) == 1 and kinds <= {str, bool, int, float} and all(_storable(i) for i in value)  # type: ignore[union-attr]
+    return False
+
+
+def _attr_props(attrs: dict[str, Any], *, removals: bool) -> dict[str, Any]:
+    """``attrs`` as properties: ``attr.<key>`` when Neo4j can hold the value, else ``attrjson.<key>`` (JSON text).
+
+    With ``removals`` the other spelling of each key is set to null, so ``SET r += props`` also drops a value
+    stored under the other spelling when an attribute changes type.
+    """
+    props: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if _storable(value):
+            props[_ATTR + key] = list(value) if isinstance(value, tuple) else value
+            if removals:
+                props[_ATTR_JSON + key] = None
+        else:
+            props[_ATTR_JSON + key] = json.dumps(value, sort_keys=True, default=str)
+            if removals:
+                props[_ATTR + key] = None
+    return props
+
+
+def _attrs_from(props: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for key, value in props.items():
+        if key.startswith(_ATTR):
+            attrs[key[len(_ATTR) :]] = value
+        elif key.startswith(_ATTR_JSON):
+            attrs[key[len(_ATTR_JSON) :]] = json.loads(value)
+    return attrs
+
+
+def _entity(props: dict[str, Any]) -> Entity:
+    return Entity(id=props["id"], kind=props["kind"], attrs=_attrs_from(props))
+
+
+def _relation(src: str, kind: str, dst: str, props: dict[str, Any]) -> Relation:
     return Relation(
         src=src,
         kind=RelationKind(kind),
         dst=dst,
-        valid_from=_from_us(vf),
-        valid_to=_from_us(vt),
-        attrs=json.loads(attrs) if attrs else {},
+        valid_from=_from_us(props.get("valid_from_us")),
+        valid_to=_from_us(props.get("valid_to_us")),
+        attrs=_attrs_from(props),
     )
 
 
@@ -166,7 +230,7 @@ def _relation_row(relation: Relation) -> dict[str, Any]:
         "from_key": _NO_START if vf is None else vf,
         "vf": vf,
         "vt": _us(relation.valid_to),
-        "attrs": json.dumps(relation.attrs, sort_keys=True, default=str),
+        "attrs": _attr_props(relation.attrs, removals=True),
     }
 
 
@@ -260,7 +324,8 @@ class Neo4jStore:
 
     # -- writes ---------------------------------------------------------------------------------------------------
     def upsert_entities(self, entities: Iterable[Entity]) -> int:
-        rows = [{"id": e.id, "kind": e.kind, "attrs": json.dumps(e.attrs, sort_keys=True, default=str)} for e in entities]
+        rows = [{"id": e.id, "props": {"id": e.id, "kind": e.kind, **_attr_props(e.attrs, removals=False)}}
+                for e in entities]
         for batch in _chunks(rows, self.batch_size):
             self._write(lambda tx, b=batch: tx.run(_UPSERT_ENTITIES, rows=list(b)).consume(), "upserting entities")
         return len(rows)
@@ -289,20 +354,19 @@ class Neo4jStore:
                 raise UnknownEntityError(end)
 
     @staticmethod
-    def _upsert_batch(tx: neo4j.ManagedTransaction, batch: Sequence[Relation]) -> None:
-        """One transaction: read the batch's existing versions, plan, MERGE per kind. Idempotent (may be retried)."""
-        pairs = list(dict.fromkeys((r.src, r.dst) for r in batch))
-        existing = [
-            _relation(rec["src"], rec["kind"], rec["dst"], rec["vf"], rec["vt"], rec["attrs"])
-            for rec in tx.run(_VERSIONS_BETWEEN, pairs=[list(p) for p in pairs])
-        ]
+    def _upsert_batch(tx: neo4j.ManagedTransaction, batch: Sequence[Relation]) -> int:
+        """One transaction, one ``UNWIND ... MERGE`` per relation kind; idempotent, so the driver may retry it.
+
+        Repeats of a key inside the batch are folded first (``plan_relation_writes`` against nothing stored), so
+        the statement only has to apply the rule against what the store already holds.
+        """
         by_kind: dict[RelationKind, list[dict[str, Any]]] = {}
-        for relation in plan_relation_writes(existing, batch):
+        for relation in plan_relation_writes((), batch):
             by_kind.setdefault(relation.kind, []).append(_relation_row(relation))
+        written = 0
         for kind, rows in by_kind.items():
-            written = tx.run(_MERGE_VERSIONS.format(kind=RelationKind(kind).value), rows=rows).single(strict=True)
-            if written["written"] != len(rows):  # an end vanished since the check: roll the batch back
-                raise StoreError(f"relation batch wrote {written['written']} of {len(rows)} {kind.value} versions")
+            written += tx.run(_MERGE_VERSIONS.format(kind=kind.value), rows=rows).single(strict=True)["written"]
+        return written
 
     def close_relation(self, src: str, kind: RelationKind, dst: str, at: datetime) -> bool:
         query = _CLOSE.format(kind=RelationKind(kind).value)
@@ -317,14 +381,14 @@ class Neo4jStore:
         record = self._read(lambda tx: tx.run(_GET_ENTITY, id=entity_id).single(), "reading an entity")
         if record is None:
             raise UnknownEntityError(entity_id)
-        return Entity(id=record["id"], kind=record["kind"], attrs=json.loads(record["attrs"] or "{}"))
+        return _entity(record["props"])
 
     def open_relations(self, kinds: Iterable[RelationKind] | None = None) -> list[Relation]:
         wanted = [RelationKind(k).value for k in (kinds if kinds is not None else RelationKind)]
 
         def work(tx: neo4j.ManagedTransaction) -> list[Relation]:
             return [
-                _relation(rec["src"], rec["kind"], rec["dst"], rec["vf"], rec["vt"], rec["attrs"])
+                _relation(rec["src"], rec["kind"], rec["dst"], rec["props"])
                 for rec in tx.run(_OPEN_RELATIONS, kinds=wanted)
             ]
 
@@ -353,12 +417,12 @@ class Neo4jStore:
             raise UnknownEntityError(root)
         entities = tuple(
             sorted(
-                (Entity(id=rec["id"], kind=rec["kind"], attrs=json.loads(rec["attrs"] or "{}")) for rec in records),
+                (_entity(rec["props"]) for rec in records),
                 key=lambda e: e.id,
             )
         )
         relations = tuple(
-            _relation(rec["id"], out["kind"], out["dst"], out["vf"], out["vt"], out["attrs"])
+            _relation(rec["props"]["id"], out["kind"], out["dst"], out["props"])
             for rec in records
             for out in rec["out"]
         )

@@ -1,9 +1,9 @@
 """The relation versioning rule of ``topology.store`` as one pure function, for backends that cannot apply it in place.
 
-Why it exists: ``MemoryStore`` applies the rule edge by edge on its own graph, but a remote store (Neo4j) reads the
-existing versions of a batch once, decides here what to write, and sends one ``UNWIND`` write. Keeping the decision
-pure (no I/O) lets the contract tests hold both backends to the same behaviour and makes a retried transaction
-function idempotent: same inputs, same writes.
+Why it exists: ``MemoryStore`` applies the rule edge by edge on its own graph, but a remote store (Neo4j) sends a
+whole batch as one ``UNWIND`` statement, whose rows cannot see each other's writes. ``Neo4jStore`` therefore folds
+repeats of a key inside a batch here first (``existing=()``), and its statement applies the rule against what is
+stored. Being pure (no I/O), the rule is unit-tested directly and a retried transaction function stays idempotent.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def plan_relation_writes(existing: Iterable[Relation], batch: Sequence[Relation]
     gives it, attrs merged); an open relation is a no-op while an open version of its key exists; otherwise a new
     version is added.
     """
+    existing = list(existing)
+    if not existing and len({relation.key for relation in batch}) == len(batch):
+        return list(batch)  # the common case (a collection, a first load): nothing to fold, nothing stored
     versions: dict[RelationKey, dict[datetime | None, Relation]] = {}
     for relation in existing:
         versions.setdefault(relation.key, {})[relation.valid_from] = relation

@@ -140,6 +140,28 @@ def test_same_start_updates_the_version_in_place(store: GraphStore) -> None:
     assert queries.attrs == {"weight": 2, "source": "k8s"}
 
 
+ODD_ATTRS = {
+    "text": "x'}) DETACH DELETE n //", "count": 3, "ratio": 0.25, "flag": False, "tags": ["a", "b"],
+    "nested": {"gpu": {"xid": [79, 48]}}, "nothing": None, "mixed": [1, "two"], "empty": [], "huge": 2**70,
+}
+
+
+def test_attrs_of_every_shape_round_trip(store: GraphStore) -> None:
+    _load_chain(store)
+    store.upsert_entities([_entity("gpu:g0", **ODD_ATTRS)])
+    store.upsert_relations([_rel("pod:prod/vllm-0", "USES", "gpu:g0", **ODD_ATTRS)])
+    assert store.get_entity("gpu:g0").attrs == ODD_ATTRS
+    (uses,) = [r for r in store.open_relations([RelationKind.USES])]
+    assert uses.attrs == ODD_ATTRS
+    # an attr that changes shape (scalar -> map) on the same version is replaced, others are kept
+    store.upsert_relations([_rel("pod:prod/vllm-0", "USES", "gpu:g0", count={"now": 4}, text=None)])
+    (uses,) = [r for r in store.open_relations([RelationKind.USES])]
+    assert uses.attrs == {**ODD_ATTRS, "count": {"now": 4}, "text": None}
+    sub = store.subgraph("gpu:g0", hops=1, at=T0, direction="up")
+    assert sub.get("gpu:g0") == _entity("gpu:g0", **ODD_ATTRS)
+    assert [r.attrs for r in sub.relations] == [uses.attrs]
+
+
 def test_open_relations_filters_by_kind(store: GraphStore) -> None:
     _load_chain(store)
     runs = store.open_relations([RelationKind.RUNS, RelationKind.BUILT_FROM])
