@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import networkx as nx
@@ -19,13 +19,24 @@ import networkx as nx
 from .exceptions import StoreError, UnknownEntityError
 from .models import Entity, Relation, RelationKind, Subgraph
 from .store import Direction
-from .timeutil import iso, parse_time
+from .timeutil import parse_time
 
 _FORMAT_VERSION = 1
 
 
+def _exact(moment: datetime | None) -> str | None:
+    """Full-precision UTC ISO text. ``iso()`` stops at milliseconds, which made two starts within one millisecond
+    the same version and truncated every stored time on a save/load round trip."""
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def _version_key(kind: str, valid_from: datetime | None) -> str:
-    return f"{kind}@{iso(valid_from) or '-'}"
+    return f"{kind}@{_exact(valid_from) or '-'}"
+
+
+def _relation_document(relation: Relation) -> dict:
+    return {**relation.model_dump(mode="json"), "valid_from": _exact(relation.valid_from),
+            "valid_to": _exact(relation.valid_to)}
 
 
 class MemoryStore:
@@ -159,7 +170,7 @@ class MemoryStore:
         document = {
             "format": _FORMAT_VERSION,
             "entities": [d["entity"].model_dump(mode="json") for _, d in self._graph.nodes(data=True)],
-            "relations": [d["relation"].model_dump(mode="json") for _, _, d in self._graph.edges(data=True)],
+            "relations": [_relation_document(d["relation"]) for _, _, d in self._graph.edges(data=True)],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
@@ -180,6 +191,9 @@ class MemoryStore:
                 self._graph.add_node(entity.id, entity=entity)
             for raw in document["relations"]:
                 relation = Relation.model_validate(raw)
+                for end in (relation.src, relation.dst):
+                    if end not in self._graph:
+                        raise ValueError(f"relation {relation.key} refers to entity {end!r}, which the file lacks")
                 self._graph.add_edge(
                     relation.src,
                     relation.dst,

@@ -271,6 +271,21 @@ def _same_relations(a: tuple[Relation, ...], b: tuple[Relation, ...]) -> bool:
     return sorted(map(key, a)) == sorted(map(key, b))
 
 
+def test_sub_millisecond_times_are_kept_exactly(open_store: OpenStore) -> None:
+    """Two starts 300 µs apart are two versions, and reopening the store gives back every microsecond."""
+    first = open_store()
+    _load_chain(first)
+    start = T0 + timedelta(microseconds=123_456)
+    first.upsert_relations([_rel("pod:prod/vllm-0", "RUNS", "image:sha256:bbb", start, start + timedelta(microseconds=500))])
+    first.upsert_relations([_rel("pod:prod/vllm-0", "RUNS", "image:sha256:bbb", start + timedelta(microseconds=300))])
+    expected = {(start, start + timedelta(microseconds=500)), (start + timedelta(microseconds=300), None)}
+    first.close()
+    second = open_store()
+    window = second.subgraph("pod:prod/vllm-0", hops=1, at=start + timedelta(seconds=1), since=start)
+    got = {(r.valid_from, r.valid_to) for r in window.relations if r.dst == "image:sha256:bbb"}
+    assert got == expected
+
+
 HOSTILE_IDS = [
     "app:x'}) DETACH DELETE n //",
     'pod:a"b\\c`d} MATCH (m) DETACH DELETE m',
