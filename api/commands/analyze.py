@@ -7,6 +7,7 @@ import json
 import sys
 
 from correlators.case_files import load_case
+from topology.case_files import DEFAULT_LIMITS, CaseLimits
 from narrator.narrate import narrate
 
 from ..insight import build_insight
@@ -14,7 +15,7 @@ from ..render import render_text
 
 
 def run(args: argparse.Namespace) -> int:
-    case = load_case(args.case_dir)
+    case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows))
     if args.llm:  # grounded LLM narrative (FAULTLINE_LLM_*); the template's, flagged with the reason, if it fails
         insight = build_insight(case, narrate=lambda analysis: narrate(analysis, use_llm=True))
     else:
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("case_dir", metavar="CASE_DIR")
     parser.add_argument("--json", action="store_true", help="print the JSON document instead of text")
     parser.add_argument("--top", type=int, default=5, help="candidates to show in text mode")
+    parser.add_argument("--max-metric-rows", type=int, default=DEFAULT_LIMITS.max_metric_rows, metavar="N",
+                        help="refuse a metrics.csv with more samples than this (default %(default)s)")
     parser.add_argument("--llm", action="store_true",
                         help="narrate with the LLM at FAULTLINE_LLM_BASE_URL / FAULTLINE_LLM_MODEL (grounded; falls back to the template)")
     parser.set_defaults(handler=run)
