@@ -19,7 +19,8 @@ What the converter does, and why:
 * **Alert time.** ``target.timestamp`` falls between the window's 2nd and 3rd samples, and the injected issue shows
   from about the 3rd sample on. An alert on 5-minute data fires only once anomalous samples exist, so we treat the
   window's **last sample** as ``incident.at`` (10-15 minutes after ``target.timestamp``) and set the lookback to the
-  window's span. ``--alert target`` uses ``target.timestamp`` (rounded up to the next sample) instead.
+  window's span. ``--alert target`` keeps that alert time but starts the lookback at the first sample at or after
+  ``target.timestamp``, so the window's first samples (same recording, issue not yet visible) end the baseline.
 * **Entities.** Every node of ``graph.csv`` and of the metrics becomes an entity ``<kind>:<node name>``, with a kind
   guessed from the AWS resource type (``db``, ``queue``, ``function``, ``workflow``, ``external``, else ``app``).
   ``graph.csv`` rows call columns: each non-zero cell is a ``CALLS`` relation (``QUERIES`` towards a ``db``).
@@ -126,12 +127,14 @@ def convert_issue(issue_dir: Path, scenario_dir: Path, out: Path, *, alert: str 
     nodes = {n for n, _ in series} | {n for n, _ in base_series}
     edges = read_graph(scenario_dir / "graph.csv")
     nodes |= {a for a, _ in edges} | {b for _, b in edges}
+    at = times[-1]
     if alert == "target":
-        ts = int(target["target"]["timestamp"])
-        at = min(t for t in times if t >= ts) if any(t >= ts for t in times) else times[-1]
+        # the window starts at the first sample at or after target.timestamp: the samples before it (same
+        # recording, no issue yet) are the nearest baseline
+        window_start = min((t for t in times if t >= int(target["target"]["timestamp"])), default=times[0])
+        lookback_min = (at - window_start) // 60 + 1
     else:
-        at = times[-1]
-    lookback_min = (at - times[0]) // 60 + 5
+        lookback_min = (at - times[0]) // 60 + 5
 
     if out.exists():
         shutil.rmtree(out)
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="PetShop (CC BY 4.0, Amazon Science) -> faultline case format")
     ap.add_argument("--out", required=True)
     ap.add_argument("--dataset", default=str(DATASET))
-    ap.add_argument("--alert", choices=["window_end", "target"], default="window_end")
+    ap.add_argument("--alert", choices=["window_end", "target"], default="window_end", help="how the lookback is set (see module doc)")
     args = ap.parse_args(argv)
     for p in convert_all(Path(args.out), dataset=Path(args.dataset), alert=args.alert):
         print(p)

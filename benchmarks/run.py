@@ -31,13 +31,13 @@ PEER_METHODS = ("baro", "nsigma", "circa", "rcd", "microcause", "pyrca_rw", "pyr
 DEFAULT_PEERS = ("baro", "nsigma", "circa", "pyrca_rw", "pyrca_epsilon", "pyrca_ht")
 
 
-def case_dirs(suite: str, cases_root: Path) -> list[Path]:
+def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -> list[Path]:
     if suite == "petshop":
         from .petshop import convert_all
 
-        target = cases_root / "petshop"
+        target = cases_root / ("petshop" if petshop_alert == "window_end" else f"petshop-{petshop_alert}")
         if not target.exists():
-            convert_all(target)
+            convert_all(target, alert=petshop_alert)
         return sorted(p for p in target.iterdir() if (p / "incident.json").exists())
     from .scenarios import suite as specs
     from .scenarios import generate, write_case
@@ -92,10 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-timeout", type=int, default=120)
     ap.add_argument("--onset", choices=["estimate", "oracle"], default="estimate")
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--petshop-alert", choices=["window_end", "target"], default="window_end",
+                    help="PetShop lookback choice (benchmarks/petshop.py)")
+    ap.add_argument("--split", choices=["train", "test", "all"], default="all", help="PetShop split to score")
     args = ap.parse_args(argv)
 
-    cases = case_dirs(args.suite, Path(args.cases_root))[: args.limit]
-    out = Path(args.out or ROOT / "benchmarks" / "out" / "results" / args.suite)
+    cases = case_dirs(args.suite, Path(args.cases_root), args.petshop_alert)[: args.limit]
+    if args.suite == "petshop" and args.split != "all":
+        cases = [c for c in cases if f"-{args.split}-" in c.name]
+    tag = args.suite if args.suite != "petshop" else f"petshop-{args.petshop_alert}-{args.split}"
+    out = Path(args.out or ROOT / "benchmarks" / "out" / "results" / tag)
     out.mkdir(parents=True, exist_ok=True)
     methods = [m for m in args.methods.split(",") if m]
     truths = {str(c): load_truth(c) for c in cases}
