@@ -131,3 +131,20 @@ def test_no_secret_in_logs_store_answers_or_metrics(guarded: Any) -> None:
         for answer in answers:
             assert secret not in answer, f"secret in an API answer: {answer[:200]}"
         assert WRITE[:-1] not in log, "a presented (wrong) token was logged"
+
+
+@pytest.mark.integration
+def test_demo_mode_refuses_cross_site_simple_requests(faultline: Any) -> None:
+    """Token-less loopback mode: a web page elsewhere can make the browser send only "simple" requests (form or
+    text/plain bodies, no custom headers). None of them can start an insight or post an alert."""
+    simple = [({"Content-Type": "application/x-www-form-urlencoded"}, b"symptom=user%3Adeepseek-chat-users"),
+              ({"Content-Type": "text/plain"}, b'{"symptom": "user:deepseek-chat-users"}'),
+              ({"Content-Type": "multipart/form-data; boundary=x"},
+               b'--x\r\nContent-Disposition: form-data; name="symptom"\r\n\r\nuser:deepseek-chat-users\r\n--x--\r\n')]
+    for headers, body in simple:
+        for path in ("/v1/insights", "/v1/alerts/alertmanager"):
+            r = httpx.post(f"{faultline.base_url}{path}", content=body,
+                           headers={**headers, "Origin": "https://evil.example"})
+            assert r.status_code in (400, 415, 422), (path, headers, r.status_code, r.text[:200])
+    with faultline.client() as c:
+        assert c.get("/v1/insights").json()["items"] == [], "a simple cross-site request started an insight"
