@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from api.services.runner import InsightRunner
 from api.services.telemetry import Telemetry
 from api.storage import Database, InsightRepository, InsightRequest
 from topology.exceptions import UnknownEntityError
+
+
+def run_isolated(coroutine):  # type: ignore[no-untyped-def]
+    """``asyncio.run`` in a thread of its own: a session-wide sync Playwright (the browser fixture) keeps an event loop
+    running in the main thread, and ``asyncio.run`` refuses to start inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 AT = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
 
@@ -57,7 +65,7 @@ def test_bounded_concurrency_outcomes_and_hooks(tmp_path: Path) -> None:
         await runner.stop()
         return ids
 
-    ids = asyncio.run(scenario())
+    ids = run_isolated(scenario())
     repo = InsightRepository(db)
     records = {r.request.symptom: r for r in (repo.get(i) for i in ids)}
     assert peak == 2
@@ -83,7 +91,7 @@ def test_a_new_runner_resumes_unfinished(tmp_path: Path) -> None:
         await runner.stop()
         return resumed
 
-    assert asyncio.run(scenario()) == 2
+    assert run_isolated(scenario()) == 2
     repo = InsightRepository(db)
     assert [repo.get(i).status for i in ids] == ["done", "done"]
     assert repo.get(ids[0]).attempts == 2
