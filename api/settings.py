@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     default_lookback: str = "60m"
     hops: int = Field(default=6, ge=1, le=12)
     insight_retries: int = Field(
-        default=6, ge=0, le=100, description="re-runs of an insight whose data source is down (backoff doubling)"
+        default=10, ge=0, le=100, description="re-runs of an insight whose data source is down (backoff doubling; ~18 min)"
     )
     insight_retry_backoff_s: float = Field(default=2.0, gt=0, description="first wait before a re-run; doubles, max 5 min")
 

@@ -53,7 +53,7 @@ class InsightRunner:
         telemetry: Telemetry,
         concurrency: int = 2,
         timeout_s: float = 120.0,
-        retries: int = 6,
+        retries: int = 10,
         retry_backoff_s: float = 2.0,
     ) -> None:
         self.db = db
