@@ -7,6 +7,8 @@ on an invented pod or a made-up latency figure loses time in the worst moment, s
   a commit or digest may be shortened to a prefix of at least 7 hex digits;
 - times (step times, ISO timestamps and ``HH:MM[:SS]`` clock readings in text) must be times of the evidence;
 - bare commit shas / digests (7–64 hex digits) must be prefixes of ones in the evidence;
+- URLs must appear in the evidence (it holds none today, so any link is invented);
+- template placeholders (``<entity id>``, ``<what happened>``) copied from the answer format are not content;
 - numbers quoted in text must match a number of the evidence within rounding (``3.2`` matches ``3.163``; ``95%``
   matches ``0.95``; ``ms``/``s`` conversions allowed). Version strings (``0.6.3``) are not numbers. The small
   integers 0, 1 and 2 without a unit are allowed (counting words: "both pods", "1 commit").
@@ -42,6 +44,8 @@ _CLOCK = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::(\d{2}))?(?!\d)(?!:\d)")
 _HEX = re.compile(r"(?<![\w])(?:sha256:)?([0-9a-f]{7,64})(?![\w])")
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){2,}(?![\w.])")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?%|\s?ms\b|\s?s\b)?")
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>)\]]+")
+_PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
 _TRAILING = ".,:;!?…*_~"
 
 
@@ -55,6 +59,8 @@ class Mentions:
     clocks: tuple[str, ...] = ()  # "HH:MM" or "HH:MM:SS", zero-padded
     hexes: tuple[str, ...] = ()
     numbers: tuple[tuple[str, float, int, str], ...] = ()  # (as written, value, decimals, unit)
+    urls: tuple[str, ...] = ()
+    placeholders: tuple[str, ...] = ()
 
 
 def _blank(text: str, span: tuple[int, int]) -> str:
@@ -64,6 +70,11 @@ def _blank(text: str, span: tuple[int, int]) -> str:
 def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
     """Find entity ids, times, shas and numbers in ``text``; each character counts for one kind of claim only."""
     kinds = set(kinds)
+    placeholders = tuple(m.group(0) for m in _PLACEHOLDER.finditer(text))
+    urls = []
+    for m in list(_URL.finditer(text)):
+        urls.append(m.group(0).rstrip(_TRAILING))
+        text = _blank(text, m.span())
     times: list[datetime] = []
     for m in list(_ISO.finditer(text)):
         try:
@@ -103,7 +114,7 @@ def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
         numbers.append((m.group(0).strip(), value, max(0, len(frac) - 1), unit))
     return Mentions(
         entities=tuple(entities), times=tuple(times), dates=tuple(dates), clocks=tuple(clocks), hexes=tuple(hexes),
-        numbers=tuple(numbers),
+        numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders,
     )
 
 
@@ -119,6 +130,7 @@ class GroundingIndex:
     hexes: frozenset[str]
     numbers: tuple[float, ...]
     aliases: dict[str, str] = field(default_factory=dict)
+    urls: frozenset[str] = frozenset()
 
     def resolve(self, entity: str) -> str | None:
         """The evidence id ``entity`` names (exactly, or as a ≥7-hex-digit prefix of a commit/digest), or None."""
@@ -126,7 +138,7 @@ class GroundingIndex:
         if entity in self.entities:
             return entity
         if re.search(r"[0-9a-f]{7,}$", entity):
-            matches = {e for e in self.entities if e.startswith(entity)}
+            matches = {self.aliases.get(e, e) for e in self.entities if e.startswith(entity)}  # short and full: one
             if len(matches) == 1:
                 return matches.pop()
         return None
@@ -167,6 +179,7 @@ def index_evidence(pack: EvidencePack, texts: Iterable[str]) -> GroundingIndex:
     return GroundingIndex(
         entities=frozenset(entities), kinds=frozenset(kinds), times=frozenset(times), dates=frozenset(dates),
         clocks=frozenset(clocks), hexes=frozenset(hexes), numbers=tuple(sorted(numbers)), aliases=dict(pack.aliases),
+        urls=frozenset(u for m in mentions for u in m.urls),
     )
 
 
@@ -177,6 +190,8 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
     problems += [f"{where} names the date {d}, which is not in the evidence" for d in found.dates if d not in index.dates]
     problems += [f"{where} names the time {c}, which is not in the evidence" for c in found.clocks if c not in index.clocks]
     problems += [f"{where} names {h!r}, which is not a commit or digest in the evidence" for h in found.hexes if not index.has_hex(h)]
+    problems += [f"{where} links {u!r}, which is not in the evidence" for u in found.urls if u not in index.urls]
+    problems += [f"{where} contains the placeholder {p!r} instead of content" for p in found.placeholders]
     problems += [
         f"{where} quotes the number {raw!r}, which does not match any number in the evidence"
         for raw, value, decimals, unit in found.numbers
@@ -223,6 +238,7 @@ def to_narrative(draft: NarrativeDraft, index: GroundingIndex, model: str | None
         return index.aliases.get(resolved, resolved)
 
     steps = [ChainStep(entity=full(s.entity), at=parse_time(s.at), what=s.what.strip()) for s in draft.event_chain]
+    steps = list(dict.fromkeys(steps))  # small models repeat a step verbatim; once is enough
     steps.sort(key=lambda s: s.at)  # stable: the model's order breaks ties
     return Narrative(
         summary=draft.summary.strip(),

@@ -64,7 +64,7 @@ def parse_draft(reply: ChatReply) -> NarrativeDraft:
         text = text[: text.rfind("```")].strip()
     truncated = reply.finish_reason == "length"
     try:
-        data = json.loads(text)
+        data = json.loads(text, strict=False)  # a raw tab or newline inside a string is not worth a rejection
     except ValueError as exc:
         cut = " (the answer was cut at max_tokens)" if truncated else ""
         raise LLMAnswerError(f"the answer is not valid JSON{cut}: {exc}") from exc

@@ -20,7 +20,7 @@ from topology.timeutil import iso
 from .config import ResponseFormatMode
 from .evidence import EvidencePack
 
-MAX_STEPS = 10
+MAX_STEPS = 8
 MAX_FIXES = 4
 SCHEMA_NAME = "faultline_narrative"
 

@@ -30,7 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LLM_VENV = REPO_ROOT / ".venv-llm"
 MODEL_ALIAS = "smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_THREADS = 2
+# One thread: llama.cpp's worker threads spin-wait on each other, so on 2 cores shared with other work
+# (Neo4j, Chromium, the test process) 2 threads collapse. Measured here under load ~8: 1 thread 20 tokens/s,
+# 2 threads 1 token/s for the same 100-token answer.
+N_THREADS = 1
 N_CTX = 4096
 START_TIMEOUT_S = 60.0
 WARMUP_TIMEOUT_S = 120.0
