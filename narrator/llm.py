@@ -134,7 +134,13 @@ class LLMNarrator:
         messages = list(prompt.messages)
         rejection: _Rejection | None = None
         for attempt in (1, 2):
-            reply = self._ask(messages, prompt.pack, deadline)
+            try:
+                reply = self._ask(messages, prompt.pack, deadline)
+            except LLMError as exc:
+                if rejection is None:
+                    raise
+                # the first answer's rejection is the news; the failed retry is a footnote
+                raise type(rejection.error)(f"{rejection.error} (the retry got no answer: {exc})") from exc
             try:
                 draft = parse_draft(reply)
             except LLMAnswerError as exc:

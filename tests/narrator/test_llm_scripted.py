@@ -234,3 +234,17 @@ def test_narrate_entry_point(scripted_llm: ScriptedLLM, scripted_settings: Setti
     assert written.narrator == "llm", written.fallback_reason
     assert written.root_cause == demo_analysis.candidates[0].entity
     assert_grounded_in(written, demo_analysis)
+
+
+def test_rejection_is_reported_when_the_retry_gets_no_answer(
+    scripted_llm: ScriptedLLM, scripted_settings: Settings
+) -> None:
+    """The first answer hallucinates, the retry hangs until the deadline: the reason names the hallucination."""
+    analysis = demo_like_analysis()
+    settings = scripted_settings("hallucinate_then_hang", llm_timeout_s=1.0, llm_deadline_s=2.0, llm_max_retries=0)
+    started = time.monotonic()
+    narrative = LLMNarrator(settings).narrate(analysis)
+    assert time.monotonic() - started < 2.75
+    assert_is_template_fallback(narrative, analysis, "not_grounded")
+    assert GHOST_ENTITY in narrative.fallback_reason and "the retry got no answer" in narrative.fallback_reason
+    assert len(scripted_llm.received(settings.llm_base_url)) == 2

@@ -11,6 +11,7 @@ Scenarios
 good            a grounded narrative built from the evidence in the prompt (Candidates and Timeline sections)
 hallucinate     names ``pod:prod/ghost-7`` (not in any evidence) as the root cause, every time
 hallucinate_once  hallucinates on the first request, answers like ``good`` once the prompt carries the rejection
+hallucinate_then_hang  hallucinates on the first request, hangs on the next ones
 hang            holds the request open for ``HANG_S`` seconds before answering (past any sane client timeout)
 ratelimit       429 with ``Retry-After: 0`` on the first request of a token, then like ``good``
 invalid_json    a 200 whose message content is truncated, not parseable JSON
@@ -40,7 +41,7 @@ HANG_S = 20.0
 GHOST_ENTITY = "pod:prod/ghost-7"
 SCENARIOS = (
     "good", "hallucinate", "hallucinate_once", "hang", "ratelimit", "invalid_json", "broken_body", "unavailable",
-    "no_json_schema",
+    "no_json_schema", "hallucinate_then_hang",
 )  # fmt: skip
 
 _TIMELINE_LINE = re.compile(r"^- (\S+) \| (\S+) \| (.+)$")
@@ -190,7 +191,7 @@ def _make_handler(state: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, scenario: str, nth: int, request: ScriptedRequest) -> None:
             prompt = request.prompt
-            if scenario == "hang":
+            if scenario == "hang" or (scenario == "hallucinate_then_hang" and nth > 1):
                 state._stop.wait(HANG_S)
                 self._json(200, _completion(state.model, json.dumps(grounded_answer(prompt))))
             elif scenario == "ratelimit" and nth == 1:
@@ -203,7 +204,7 @@ def _make_handler(state: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(200, _completion(state.model, content))
             elif scenario == "broken_body":
                 self._send(200, b'{"id": "chatcmpl-x", "choices": [{"message": ')
-            elif scenario == "hallucinate" or (scenario == "hallucinate_once" and nth == 1):
+            elif scenario in ("hallucinate", "hallucinate_then_hang") or (scenario == "hallucinate_once" and nth == 1):
                 self._json(200, _completion(state.model, json.dumps(hallucinated_answer(prompt))))
             elif scenario == "no_json_schema" and (request.body.get("response_format") or {}).get("type") == "json_schema":
                 message = "Input should be 'text' or 'json_object' (body.response_format.type)"
