@@ -8,7 +8,6 @@ when asked for and configured (``FAULTLINE_LLM_*``, see ``NarratorSettings``), e
 from .config import NarratorSettings
 from .exceptions import GroundingError, NarratorError
 from .fixes import suggest_fixes
-from .llm import LLMNarrator
 from .models import ChainStep, FixSuggestion, Narrative
 from .narrate import narrate
 from .template import narrate_template
@@ -17,3 +16,12 @@ __all__ = [
     "ChainStep", "FixSuggestion", "GroundingError", "LLMNarrator", "Narrative", "NarratorError", "NarratorSettings",
     "narrate", "narrate_template", "suggest_fixes",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``LLMNarrator`` is loaded on first use: it imports the openai client, which the template path never needs."""
+    if name == "LLMNarrator":
+        from .llm import LLMNarrator
+
+        return LLMNarrator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

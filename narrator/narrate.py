@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -17,15 +18,17 @@ from rca.models import Analysis
 
 from .config import NarratorSettings
 from .exceptions import NarratorConfigError
-from .llm import LLMNarrator
 from .models import Narrative
 from .template import narrate_template
+
+if TYPE_CHECKING:  # the LLM narrator pulls in the openai client: imported only when an LLM is used
+    from .llm import LLMNarrator
 
 __all__ = ["llm_narrator", "load_settings", "narrate"]
 
 NOT_CONFIGURED = "llm_not_configured: set FAULTLINE_LLM_BASE_URL and FAULTLINE_LLM_MODEL to use an LLM"
 
-_narrators: dict[str, LLMNarrator] = {}
+_narrators: dict[str, "LLMNarrator"] = {}
 _narrators_lock = threading.Lock()
 
 
@@ -38,8 +41,10 @@ def load_settings() -> NarratorSettings:
         raise NarratorConfigError(f"invalid LLM narrator settings: {details}") from exc
 
 
-def llm_narrator(settings: NarratorSettings) -> LLMNarrator:
+def llm_narrator(settings: NarratorSettings) -> "LLMNarrator":
     """One ``LLMNarrator`` per distinct configuration in this process, so its narrative cache is shared."""
+    from .llm import LLMNarrator
+
     secret = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
     key = settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest()
     with _narrators_lock:

@@ -6,15 +6,15 @@ import argparse
 import json
 import sys
 
-from correlators.case_files import load_case
 from topology.case_files import DEFAULT_LIMITS, CaseLimits
-from narrator.narrate import narrate
-
-from ..insight import build_insight
-from ..render import render_text
 
 
 def run(args: argparse.Namespace) -> int:
+    from correlators.case_files import load_case
+    from narrator.narrate import narrate
+    from ..insight import build_insight
+    from ..render import render_text
+
     case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows))
     if args.llm:  # grounded LLM narrative (FAULTLINE_LLM_*); the template's, flagged with the reason, if it fails
         insight = build_insight(case, narrate=lambda analysis: narrate(analysis, use_llm=True))

@@ -13,12 +13,15 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from detectors.sources import PrometheusConfig
 from topology.memory_store import MemoryStore
 from topology.timeutil import parse_duration
 
-from ..collect import CollectOptions, collect_once, save_collected
+if TYPE_CHECKING:  # the collectors pull in the kubernetes client and friends: loaded when `collect` runs
+    from detectors.sources import PrometheusConfig
+
+    from ..collect import CollectOptions
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ def _image_commits(pairs: list[str]) -> dict[str, str]:
 
 
 def _prometheus_config(args: argparse.Namespace) -> PrometheusConfig:
+    from detectors.sources import PrometheusConfig
+
     if args.prometheus_config:
         config = PrometheusConfig.model_validate_json(Path(args.prometheus_config).read_text(encoding="utf-8"))
     else:
@@ -42,6 +47,8 @@ def _prometheus_config(args: argparse.Namespace) -> PrometheusConfig:
 
 
 def options_from_args(args: argparse.Namespace) -> CollectOptions:
+    from ..collect import CollectOptions
+
     return CollectOptions(
         kubernetes=bool(args.kubeconfig or args.in_cluster or args.kubernetes),
         kubeconfig=args.kubeconfig, kube_context=args.context, in_cluster=args.in_cluster,
@@ -64,6 +71,8 @@ def _store(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..collect import collect_once, save_collected
+
     options = options_from_args(args)
     if not (options.kubernetes or options.prometheus_url or options.trace_files or options.git_repo):
         print("faultline collect: no source configured (see --help)", file=sys.stderr)

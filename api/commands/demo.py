@@ -8,14 +8,13 @@ import sys
 import tempfile
 import time
 
-from correlators.case_files import load_case
-
-from ..demo import build_demo_case
-from ..insight import build_insight
-from ..render import render_text
-
 
 def run(args: argparse.Namespace) -> int:
+    from correlators.case_files import load_case
+    from ..demo import build_demo_case
+    from ..insight import build_insight
+    from ..render import render_text
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="faultline-demo-") as tmp:
         world = build_demo_case(args.keep or tmp)
