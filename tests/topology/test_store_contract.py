@@ -366,8 +366,8 @@ def test_neo4j_stopped_mid_use_is_a_clear_error(neo4j_empty: Neo4jServer) -> Non
         store.close()
 
 
-@pytest.mark.integration
-def test_neo4j_unreachable_at_start(neo4j_empty: Neo4jServer) -> None:
+def test_neo4j_unreachable_at_start() -> None:
+    """No server needed: nothing listens on a fresh free port."""
     from tests.servers.common import free_port
 
     uri = f"bolt://127.0.0.1:{free_port()}"
