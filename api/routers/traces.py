@@ -22,8 +22,9 @@ from topology.exceptions import TraceFormatError
 from topology.genai import SpanDirectory, calls_from_spans
 from topology.otlp import parse_otlp_json
 
+from ..body_limit import read_body
 from ..deps import ServicesDep, WriteAccess
-from ..exceptions import MalformedBody, PayloadTooLarge, RequestProblem
+from ..exceptions import MalformedBody, RequestProblem
 
 router = APIRouter(prefix="/v1", tags=["traces"])
 
@@ -77,12 +78,7 @@ async def export_traces(request: Request, services: ServicesDep, _: WriteAccess)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return JSONResponse(status_code=415, content={"detail": "only OTLP/HTTP JSON (application/json) is accepted"})
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    body = await read_body(request, MAX_BODY_BYTES)
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -15,8 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from ..body_limit import read_body
 from ..deps import ServicesDep
-from ..exceptions import MalformedBody, NotConfiguredError, PayloadTooLarge, RequestProblem
+from ..exceptions import MalformedBody, NotConfiguredError, RequestProblem
 from ..schemas.pagerduty import PagerDutyResult, PagerDutyWebhook
 from ..services import signatures
 from ..services.intake import take_pagerduty
@@ -63,12 +64,7 @@ async def pagerduty_webhook(request: Request, services: ServicesDep, response: R
     secrets = services.settings.pagerduty_secrets()
     if not secrets:
         raise NotConfiguredError("PagerDuty webhooks are not configured: set FAULTLINE_PAGERDUTY_WEBHOOK_SECRET")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    body = await read_body(request, MAX_BODY_BYTES)
     try:
         signatures.verify(body, request.headers.get(signatures.HEADER), secrets)
     except signatures.SignatureError:
