@@ -51,6 +51,54 @@ def detector_throughput(n_series: int = 100_000, n_samples: int = 360, repeats: 
             "cpu_median_s": statistics.median(cpu), "runs_s": runs, "found": found}
 
 
+def subgraph_scaling(sizes: tuple[int, ...] = (100, 1_000, 5_000, 50_000), repeats: int = 3) -> list[dict]:
+    """Analysis cost against the size of the symptom's own neighbourhood (not the fleet): a front app calling
+    ``k`` services, each on 4 pods spread over nodes, every entity with two series of 180 samples, one pod slowed."""
+    from correlators.models import Case, Incident
+    from detectors.models import SeriesFrame, SeriesKey, epoch_to_datetime
+    from rca.pipeline import analyze
+    from topology.models import Entity, Relation
+
+    rows = []
+    for size in sizes:
+        k = max(1, size // 6)
+        entities = [Entity(id="app:front", kind="app")]
+        relations = []
+        nodes = [f"node:n{i}" for i in range(max(1, k // 5))]
+        entities += [Entity(id=n, kind="node") for n in nodes]
+        for i in range(k):
+            svc = f"app:s{i}"
+            entities.append(Entity(id=svc, kind="app"))
+            relations.append(Relation(src="app:front", kind="CALLS", dst=svc))
+            for j in range(4):
+                pod = f"pod:s{i}-{j}"
+                entities.append(Entity(id=pod, kind="pod"))
+                relations.append(Relation(src=svc, kind="RUNS_ON", dst=pod))
+                relations.append(Relation(src=pod, kind="SCHEDULED_ON", dst=nodes[(i * 4 + j) % len(nodes)]))
+        rng = np.random.default_rng(size)
+        n_t = 180
+        times = 1.7e9 + 60 * np.arange(n_t, dtype=float)
+        keys = tuple(SeriesKey(e.id, m) for e in entities for m in ("latency_p95_s", "cpu_usage"))
+        values = rng.normal(1.0, 0.05, (len(keys), n_t))
+        for idx, key in enumerate(keys):
+            if key.entity in ("pod:s0-0", "app:s0", "app:front") and key.metric in ("latency_p95_s", "cpu_usage"):
+                values[idx, 165:] += 1.0
+        frame = SeriesFrame(keys, times, values)
+        case = Case(entities=tuple(entities), relations=tuple(relations), series=frame,
+                    incident=Incident(symptom="app:front", metric="latency_p95_s", at=epoch_to_datetime(times[-1])))
+        runs, cpu, top = [], [], ""
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            analysis = analyze(case)
+            runs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            top = analysis.candidates[0].entity if analysis.candidates else ""
+        rows.append({"subgraph_entities": analysis.subgraph_entities, "series": len(keys),
+                     "median_s": statistics.median(runs), "cpu_median_s": statistics.median(cpu), "top": top,
+                     "timings_ms": analysis.timings_ms})
+    return rows
+
+
 def analyze_timing(case: Path, repeats: int) -> dict:
     from correlators.case_files import load_case
     from rca.pipeline import analyze
@@ -88,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all-series", default="1000,5000", help="sizes also run with every fleet series written")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-detectors", action="store_true")
+    ap.add_argument("--subgraph", action="store_true", help="also time the analysis against the neighbourhood's size")
+    ap.add_argument("--subgraph-only", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_detectors:
         report["detectors"] = detector_throughput()
         print(json.dumps(report["detectors"]), flush=True)
+    if args.subgraph:
+        report["subgraph"] = subgraph_scaling()
+        for row in report["subgraph"]:
+            print(json.dumps(row), flush=True)
+        if args.subgraph_only:
+            (out / "subgraph.json").write_text(json.dumps(report, indent=2))
+            return 0
     rows = []
     variants = [(int(s), 1500) for s in args.sizes.split(",") if s] + [
         (int(s), None) for s in args.all_series.split(",") if s
