@@ -19,7 +19,9 @@ What the converter does, and why:
 * **Alert time.** ``target.timestamp`` falls between the window's 2nd and 3rd samples, and the injected issue shows
   from about the 3rd sample on. An alert on 5-minute data fires only once anomalous samples exist, so we treat the
   window's **last sample** as ``incident.at`` (10-15 minutes after ``target.timestamp``) and set the lookback to the
-  window's span. ``--alert target`` keeps that alert time but starts the lookback at the first sample at or after
+  window's span. ``--alert fourth`` instead fires the alert at the window's 4th sample — the second sample in which
+  the issue shows, as an alert rule needing two anomalous 5-minute samples would (some issues are over by the 5th
+  sample). ``--alert target`` keeps the window-end alert time but starts the lookback at the first sample at or after
   ``target.timestamp``, so the window's first samples (same recording, issue not yet visible) end the baseline.
 * **Entities.** Every node of ``graph.csv`` and of the metrics becomes an entity ``<kind>:<node name>``, with a kind
   guessed from the AWS resource type (``db``, ``queue``, ``function``, ``workflow``, ``external``, else ``app``).
@@ -128,6 +130,9 @@ def convert_issue(issue_dir: Path, scenario_dir: Path, out: Path, *, alert: str 
     edges = read_graph(scenario_dir / "graph.csv")
     nodes |= {a for a, _ in edges} | {b for _, b in edges}
     at = times[-1]
+    if alert == "fourth":
+        # an alert rule that needs two anomalous 5-minute samples fires at the 4th sample of the window
+        at = times[min(3, len(times) - 1)]
     if alert == "target":
         # the window starts at the first sample at or after target.timestamp: the samples before it (same
         # recording, no issue yet) are the nearest baseline
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="PetShop (CC BY 4.0, Amazon Science) -> faultline case format")
     ap.add_argument("--out", required=True)
     ap.add_argument("--dataset", default=str(DATASET))
-    ap.add_argument("--alert", choices=["window_end", "target"], default="window_end", help="how the lookback is set (see module doc)")
+    ap.add_argument("--alert", choices=["window_end", "target", "fourth"], default="window_end", help="alert time / lookback (see module doc)")
     args = ap.parse_args(argv)
     for p in convert_all(Path(args.out), dataset=Path(args.dataset), alert=args.alert):
         print(p)

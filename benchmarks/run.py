@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-timeout", type=int, default=120)
     ap.add_argument("--onset", choices=["estimate", "oracle"], default="estimate")
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--petshop-alert", choices=["window_end", "target"], default="window_end",
+    ap.add_argument("--petshop-alert", choices=["window_end", "target", "fourth"], default="window_end",
                     help="PetShop lookback choice (benchmarks/petshop.py)")
     ap.add_argument("--split", choices=["train", "test", "all"], default="all", help="PetShop split to score")
     args = ap.parse_args(argv)

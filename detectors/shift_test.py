@@ -6,7 +6,8 @@ noise, and it needs no scale. Requiring both keeps the false-positive rate low o
 
 Vectorisation: every row's baseline is sorted once; ``searchsorted`` on the flattened rows (each row offset into its
 own band) counts, for every tail sample, how many baseline samples lie below it — all rows in one call.
-The p-value uses the normal approximation with tie correction omitted (continuous metrics), one-sided.
+The p-value uses the normal approximation with tie correction omitted (continuous metrics), one-sided, except at
+the extreme (every tail sample beyond every baseline sample), where the exact permutation p-value is used.
 
 References
 ----------
@@ -17,7 +18,7 @@ Other", Ann. Math. Statist. 18 (1947).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import gammaln, ndtr
 
 
 class RankShiftTest:
@@ -63,4 +64,11 @@ class RankShiftTest:
         sd = np.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
         zu = np.where(sd > 0, (u - mean) / np.where(sd > 0, sd, 1.0), 0.0)
         p = 1.0 - ndtr(sign * zu)
+        # the normal approximation is far too pessimistic at the extreme: when every tail sample lies beyond every
+        # baseline sample (U at its maximum), the exact permutation p-value is 1 / C(n1 + n2, n2) — with two tail
+        # samples against 288 baseline ones 2.4e-5, not the 0.007 the approximation gives
+        u_dir = np.where(sign > 0, u, n1 * n2 - u)
+        extreme = (u_dir >= n1 * n2) & (n2 > 0)
+        exact = np.exp(gammaln(n1 + 1.0) + gammaln(n2 + 1.0) - gammaln(n1 + n2 + 1.0))
+        p = np.where(extreme, np.minimum(p, exact), p)
         return np.where((n2 >= self.min_tail) & (n1 >= 2), p, 1.0)
