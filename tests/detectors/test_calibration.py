@@ -109,3 +109,23 @@ def test_step_detector_counts_single_xid_error() -> None:
     result = StepDetector().detect(base, window)
     assert result.hit.tolist() == [True, True, False]
     assert result.onset.tolist()[:2] == [4, 6]
+
+
+def test_two_samples_beyond_the_whole_baseline_are_significant() -> None:
+    # normal approximation would say p ~ 0.007 for 2 vs 288; the exact permutation p-value is 1 / C(290, 2)
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 1, (1, 288))
+    tail = np.array([[50.0, 60.0]])
+    p = RankShiftTest().pvalues(base, tail, np.ones(1))
+    assert p[0] == pytest.approx(1 / (290 * 289 / 2), rel=1e-6)
+    assert RankShiftTest().pvalues(base, -tail, np.ones(1))[0] > 0.5
+
+
+def test_short_burst_at_the_alert_is_detected_on_coarse_data() -> None:
+    # 5-minute data, a day of baseline, the issue visible in the last two samples only (PetShop-like)
+    rng = np.random.default_rng(6)
+    values = rng.normal(0.03, 0.002, (1, 292))
+    values[0, -2:] = [1.01, 1.03]
+    frame = SeriesFrame((SeriesKey("app:search", "latency_p99"),), 1.68e9 + 300 * np.arange(292, dtype=float), values)
+    found = detect_series(frame, at=epoch_to_datetime(frame.times[-1]), lookback=timedelta(minutes=20))
+    assert [a.entity for a in found] == ["app:search"]
