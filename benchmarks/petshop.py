@@ -44,7 +44,7 @@ import math
 import shutil
 from pathlib import Path
 
-DATASET = Path("/work/shared/datasets/petshop/dataset")
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "petshop" / "dataset"  # ../shared beside the repo
 SCENARIOS = ("low_traffic", "high_traffic", "temporal_traffic1", "temporal_traffic2")
 STEP = 300
 BASELINE_SAMPLES = 288
