@@ -90,16 +90,7 @@ class IncidentRepository:
         return _record(rows[0]) if rows else None
 
     def page(self, *, limit: int, before_seq: int | None = None, status: str | None = None) -> list[IncidentRecord]:
-        where, params = ["1=1"], []
-        if before_seq is not None:
-            where.append("seq < ?")
-            params.append(before_seq)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        rows = self.db.query(
-            f"SELECT * FROM incidents WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?", (*params, limit)
-        )
+        rows = self.db.newest_first("incidents", limit=limit, before_seq=before_seq, status=status)
         return [_record(r) for r in rows]
 
 

@@ -62,19 +62,8 @@ class InsightRepository:
     def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
              status: str | None = None) -> list[InsightRecord]:
         """Newest first; ``before_seq`` is the cursor of the previous page."""
-        where, params = ["1=1"], []
-        if before_seq is not None:
-            where.append("seq < ?")
-            params.append(before_seq)
-        if incident_id is not None:
-            where.append("incident_id = ?")
-            params.append(incident_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        rows = self.db.query(
-            f"SELECT * FROM insights WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?", (*params, limit)
-        )
+        rows = self.db.newest_first("insights", limit=limit, before_seq=before_seq, incident_id=incident_id,
+                                    status=status)
         return [_record(r) for r in rows]
 
     def unfinished(self) -> list[str]:
