@@ -154,7 +154,7 @@ def build_demo_case(directory: str | Path, seed: int = 7) -> DemoWorld:
     incident = {"symptom": SYMPTOM, "metric": "latency_p95_s", "at": iso(ALERT_AT), "lookback": "60m",
                 "title": "DeepSeek chat: p95 answer latency above 4 s"}
     (case_dir / "incident.json").write_text(json.dumps(incident, indent=1))
-    return DemoWorld(case_dir=case_dir, repo_dir=repo_dir, good_commit=bad and good, bad_commit=bad,
+    return DemoWorld(case_dir=case_dir, repo_dir=repo_dir, good_commit=good, bad_commit=bad,
                      old_image=old_vllm, new_image=new_vllm)
 
 

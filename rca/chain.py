@@ -37,10 +37,9 @@ def fault_chain(
             path = nx.dijkstra_path(
                 graph, symptom, candidate, weight=lambda u, v, d: 1.05 - min(evidence_score.get(v, 0.0), 1.0)
             )
+            path.reverse()
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             path = [candidate, symptom]
-            path.reverse()
-        path.reverse()
     path += [user for user in impacted if user not in path]
     hops: list[ChainHop] = []
     for i, entity in enumerate(path):

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -106,14 +109,6 @@ def iso(moment: datetime | None) -> str | None:
     text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
     return text.replace("+00:00", "Z")
 
-
-def _utc_or_none(value: object) -> datetime | None:
-    return None if value is None else parse_time(value)
-
-
-from typing import Annotated  # noqa: E402
-
-from pydantic import BeforeValidator, PlainSerializer  # noqa: E402
 
 UtcDatetime = Annotated[datetime, BeforeValidator(parse_time), PlainSerializer(iso, return_type=str, when_used="json")]
 """A pydantic field type: accepts ISO-8601 (naive = UTC) or epoch seconds, always holds an aware UTC datetime."""
