@@ -113,19 +113,26 @@ def test_events_must_be_a_list(tmp_path: Path) -> None:
 
 
 def test_truth_json_is_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every way a file gets opened (builtin/io open, which pandas and pathlib end in, and os.open) is watched."""
+    import builtins
+    import io
+    import os
+
     case_dir = write_case(tmp_path / "c")
     (case_dir / "truth.json").write_text('{"root_causes": ["vectordb:qdrant"]}')
     opened: list[str] = []
-    real_open = Path.open
 
-    def spy(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        opened.append(self.name)
-        return real_open(self, *args, **kwargs)
+    def spy(real):  # type: ignore[no-untyped-def]
+        def wrapper(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+            opened.append(os.fspath(file) if isinstance(file, (str, bytes, os.PathLike)) else repr(file))
+            return real(file, *args, **kwargs)
+        return wrapper
 
-    monkeypatch.setattr(Path, "open", spy)
-    real_read = Path.read_text
-    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (opened.append(self.name), real_read(self, *a, **k))[1])
+    monkeypatch.setattr(builtins, "open", spy(builtins.open))
+    monkeypatch.setattr(io, "open", spy(io.open))
+    monkeypatch.setattr(os, "open", spy(os.open))
     from api.insight import build_insight
 
     build_insight(load_case(case_dir))
-    assert "truth.json" not in opened
+    assert any(str(name).endswith("metrics.csv") for name in opened), "the spy must see the case files being read"
+    assert not any("truth.json" in str(name) for name in opened)
