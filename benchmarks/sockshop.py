@@ -70,7 +70,7 @@ What the converter does, and why:
   The thresholds are round numbers, not fitted to what they flag; the table printed by ``main`` and
   ``normal_window_findings`` in ``truth.json`` carry every finding, so another rule can be applied without
   re-converting. On the data at commit 373882c this flags 30 of 50: every normal recording of 2022-05-14 (all carts,
-  catalogue and payment runs) has carts-db at ~100 % of a core and carts 15-110x slower (p50 4-5.6 s, p99 pinned at
+  catalogue and payment runs) has carts-db at ~100 % of a core and carts 13-112x slower (p50 4-5.6 s, p99 pinned at
   the 10 s ceiling) than in the anomalous recordings; payment-mem 3-5 also hold a catalogue CPU hog (catalogue at
   100 % of a core, its latency at the level of the catalogue-cpu faults). The orders and user runs are healthy.
 * **What the checks do not cover.** Splicing two sessions leaves level steps at the join that no fault caused:
