@@ -31,7 +31,23 @@ PEER_METHODS = ("baro", "nsigma", "circa", "rcd", "microcause", "pyrca_rw", "pyr
 DEFAULT_PEERS = ("baro", "nsigma", "circa", "pyrca_rw", "pyrca_epsilon", "pyrca_ht")
 
 
+REAL_SUITES = ("petshop", "sockshop", "nezha-ob")
+GENERATED_SUITES = ("dev", "heldout")
+
+
 def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -> list[Path]:
+    if suite in ("sockshop", "nezha-ob"):
+        target = cases_root / suite
+        if not target.exists():
+            if suite == "sockshop":
+                from .sockshop import convert_all as convert_sockshop
+
+                convert_sockshop(target)
+            else:
+                from .nezha import convert_all as convert_nezha
+
+                convert_nezha(target)
+        return sorted(p for p in target.iterdir() if (p / "incident.json").exists())
     if suite == "petshop":
         from .petshop import convert_all
 
@@ -85,12 +101,12 @@ def run_peers(cases: list[Path], methods: list[str], timeout: int, onset: str) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="faultline vs published RCA methods, same cases, same run")
-    ap.add_argument("--suite", choices=["dev", "heldout", "petshop"], required=True)
+    ap.add_argument("--suite", choices=[*GENERATED_SUITES, *REAL_SUITES], required=True)
     ap.add_argument("--methods", default="faultline," + ",".join(DEFAULT_PEERS))
     ap.add_argument("--cases-root", default=str(ROOT / "benchmarks" / "out" / "cases"))
     ap.add_argument("--out", help="results directory (default benchmarks/out/results/<suite>)")
     ap.add_argument("--peer-timeout", type=int, default=120)
-    ap.add_argument("--onset", choices=["estimate", "oracle"], default="estimate")
+    ap.add_argument("--onset", choices=["estimate", "window", "oracle"], default="estimate")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--petshop-alert", choices=["window_end", "target", "fourth"], default="window_end",
                     help="PetShop lookback choice (benchmarks/petshop.py)")

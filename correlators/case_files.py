@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from detectors.case_files import load_events, load_metrics, parse_events, parse_metrics_rows
+from detectors.exceptions import DetectorError
+from detectors.roles import MetricInfo, parse_metrics_meta
 from topology.case_files import (
     DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
 )
@@ -27,6 +29,14 @@ def parse_changes(document: Any, file: str = "changes.json") -> list[Change]:
     if not isinstance(document, list):
         raise CaseFormatError(file, "top level must be a list of changes")
     return [parse_item(Change, raw, file, f"[{i}]") for i, raw in enumerate(document)]
+
+
+def parse_meta(document: Any, file: str = "metrics_meta.json") -> dict[str, MetricInfo]:
+    """``metrics_meta.json``: the role, unit and bad direction of metrics the catalogue may not know."""
+    try:
+        return parse_metrics_meta(document, file)
+    except DetectorError as exc:
+        raise CaseFormatError(file, str(exc).removeprefix(f"{file}: ")) from exc
 
 
 def check_references(case: Case, file_hint: str = "") -> None:
@@ -49,9 +59,11 @@ def load_case(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIM
     changes_path = case_file(directory, "changes.json", required=False, max_bytes=limits.max_json_bytes)
     changes = parse_changes(read_json(changes_path, limits), str(changes_path)) if changes_path else []
     events = load_events(directory, limits)
+    meta_path = case_file(directory, "metrics_meta.json", required=False, max_bytes=limits.max_json_bytes)
+    meta = parse_meta(read_json(meta_path, limits), str(meta_path)) if meta_path else {}
     case = Case(
         entities=tuple(entities), relations=tuple(relations), series=series, incident=incident,
-        changes=tuple(changes), events=tuple(events), name=directory.name,
+        changes=tuple(changes), events=tuple(events), metrics_meta=meta, name=directory.name,
     )
     check_references(case, f"{directory}/")
     return case

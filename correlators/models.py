@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from detectors.models import Anomaly, Event, SeriesFrame
+from detectors.roles import MetricInfo
 from topology.models import Entity, Relation
 from topology.timeutil import UtcDatetime, parse_duration
 
@@ -87,4 +88,6 @@ class Case(BaseModel):
     incident: Incident
     changes: tuple[Change, ...] = ()
     events: tuple[Event, ...] = ()
+    metrics_meta: dict[str, MetricInfo] = Field(default_factory=dict)
+    """What each metric is (``metrics_meta.json``): role, unit, bad direction; overrides the catalogue."""
     name: str = ""

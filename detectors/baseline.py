@@ -8,7 +8,8 @@ ramp-up look like a level shift. We fit, per series and vectorised over all of t
   a guess about the next one);
 * a seasonal profile when the baseline holds at least two periods: statsmodels' STL for a few hundred series (the
   reference method), a vectorised fold-median of the detrended baseline above that (same idea, no per-series loop);
-* a robust scale: MAD of the residuals, floored so a constant series does not divide by zero.
+* a robust scale: the larger of the residuals' MAD and mean absolute deviation (``_spread``), floored so a constant
+  series does not divide by zero.
 
 References
 ----------
@@ -23,7 +24,8 @@ from typing import Self
 import numpy as np
 
 MAD_TO_SIGMA = 1.4826
-Z_CLIP = 50.0
+MEAN_AD_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation of a normal is sigma * sqrt(2 / pi)
+Z_CLIP = 1000.0
 
 
 def _nanmedian(values: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -34,6 +36,20 @@ def _nanmedian(values: np.ndarray, axis: int = 1) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(values, axis=axis)
+
+
+def _spread(dev: np.ndarray) -> np.ndarray:
+    """Noise scale from absolute deviations: the larger of MAD and mean absolute deviation, both as sigma.
+
+    Why both: on Gaussian noise they agree, but a quantised or mostly idle series (a CPU gauge in whole millicores,
+    an error rate that is zero 95 % of the time) has a MAD of zero while it clearly does move; the mean absolute
+    deviation sees those moves, so a routine blip is not scored as dozens of sigmas.
+    """
+    mad = _nanmedian(dev) * MAD_TO_SIGMA
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_ad = np.nanmean(dev, axis=1) * MEAN_AD_TO_SIGMA if dev.shape[1] else np.full(dev.shape[0], np.nan)
+    return np.nan_to_num(np.fmax(mad, mean_ad))
 
 
 def _row_lstsq(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +131,7 @@ class TrendSeasonalBaseline:
             r = baseline - (a[:, None] + b[:, None] * t)
             med = _nanmedian(r)
             dev = np.abs(r - med[:, None])
-            scale = np.maximum(np.nan_to_num(_nanmedian(dev) * MAD_TO_SIGMA), floor)
+            scale = np.maximum(_spread(dev), floor)
             with np.errstate(invalid="ignore"):
                 keep = finite & (dev <= 3 * scale[:, None])
             a, b = _row_lstsq(baseline, keep.astype(float))  # refit without outliers (spikes in the baseline)
@@ -123,14 +139,14 @@ class TrendSeasonalBaseline:
             intercept = np.where(visible, a, np.nan_to_num(level))
             slope = np.where(visible, b, 0.0)
         else:
-            scale = np.maximum(np.nan_to_num(_nanmedian(np.abs(baseline - level[:, None])) * MAD_TO_SIGMA), floor)
+            scale = np.maximum(_spread(np.abs(baseline - level[:, None])), floor)
             intercept, slope = np.nan_to_num(level), np.zeros(n_rows)
         season = np.zeros((n_rows, 0))
         if self.period and n >= 2 * self.period:
             fitted = intercept[:, None] + slope[:, None] * t
             season = self._season(baseline - fitted)
             resid = baseline - fitted - self._season_at(season, np.arange(n))
-            scale = np.maximum(np.nan_to_num(_nanmedian(np.abs(resid)) * MAD_TO_SIGMA), floor)
+            scale = np.maximum(_spread(np.abs(resid - _nanmedian(resid)[:, None])), floor)
         enough = finite.sum(axis=1) >= self.min_baseline
         self.n_baseline_ = n
         self.intercept_ = np.where(enough, intercept, np.nan)

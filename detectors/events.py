@@ -60,6 +60,6 @@ class EventDetector:
             if earlier is None or event.at < earlier.onset:  # the first occurrence is the onset
                 strongest[key] = Anomaly(
                     entity=event.entity, metric=f"event:{event.reason}", onset=event.at, score=score,
-                    direction="up", detector="event",
+                    direction="up", detector="event", role="errors",
                 )
         return list(strongest.values())

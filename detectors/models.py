@@ -96,6 +96,11 @@ class Anomaly(BaseModel):
     detector: str
     baseline: float | None = None
     current: float | None = None
+    role: str = "other"
+    """saturation / errors / latency / traffic / other (``detectors.roles``); events are ``errors``."""
+    pvalue: float | None = None
+    bad_direction: bool = True
+    """The move is the bad way for this metric (latency up, success rate down); a good-way move is still reported."""
 
     @property
     def severity(self) -> float:

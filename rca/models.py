@@ -9,7 +9,10 @@ from detectors.models import Anomaly
 
 
 class ScoreTerms(BaseModel):
-    """The explainable parts of a candidate's score, each in [0, 1]."""
+    """A five-number summary of a candidate's features, each in [0, 1], for displays that want a fixed shape:
+    ``walk`` (relative visit mass), ``anomaly`` (relative size of its own shift), ``precedence`` (how much louder it is
+    than what it depends on), ``change`` (confirmed change or failed canary), ``distance`` (closeness to the symptom).
+    The ranking itself uses ``Candidate.features`` through the fitted model."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -50,9 +53,15 @@ class Candidate(BaseModel):
     entity: str
     kind: str
     score: float
+    """The fitted model's logit: comparable between the candidates of one incident."""
     terms: ScoreTerms
     evidence: tuple[Evidence, ...]
     chain: FaultChain
+    probability: float = 0.0
+    """The model's probability that this candidate is the root cause, among this incident's candidates."""
+    features: dict[str, float] = {}
+    contributions: dict[str, float] = {}
+    """Each feature's part of ``score`` (weight × standardised value)."""
 
 
 class Analysis(BaseModel):
@@ -65,6 +74,11 @@ class Analysis(BaseModel):
     anomalies: tuple[Anomaly, ...]
     changes: tuple[Change, ...]
     unlinked_changes: tuple[Change, ...] = ()
+    confidence: float | None = None
+    """Calibrated P(the top candidate is the root cause); None when the model carries no calibration."""
+    close_call: bool = False
+    """The first two candidates are too close to call (their probabilities within a factor of 1.5)."""
+    model_version: str = ""
     subgraph_entities: int = 0
     subgraph_relations: int = 0
     timings_ms: dict[str, float] = {}

@@ -7,20 +7,23 @@ case directory loaded into a throwaway in-memory store.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from correlators.align import AlignConfig, correlate
+from correlators.align import AlignConfig, Correlation, correlate
+from correlators.canary import RolloutFinding, judge_rollouts
 from correlators.changes import changes_from_relations, merge_changes
 from correlators.models import Case, Change, Incident
-from detectors.detect import DetectConfig, detect
+from detectors.detect import DetectConfig, Detection, detect_all
 from detectors.models import Event, SeriesFrame
-from topology.models import RelationKind
+from detectors.roles import MetricInfo, MetricRoles
+from topology.models import RelationKind, Subgraph
 from topology.store import GraphStore
 
 from .case_graph import CaseGraph
+from .model import default_model
 from .models import Analysis
-from .rank import RankConfig, rank
+from .rank import RankConfig, featurize, rank
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,61 @@ def analyze_incident(
     changes: Sequence[Change] = (),
     events: Sequence[Event] = (),
     config: AnalysisConfig = AnalysisConfig(),
+    metrics_meta: Mapping[str, MetricInfo] | None = None,
 ) -> Analysis:
     """Rank root-cause candidates for ``incident`` using the topology in ``store`` as it was over the lookback."""
-    return _analyze_slices(store, series, incident, changes, events, config)
+    return _analyze_slices(store, series, incident, changes, events, config, metrics_meta)
+
+
+@dataclass(frozen=True)
+class Slices:
+    """Everything the ranker reads for one incident, before the model scores it."""
+
+    down: Subgraph
+    impacted: list[str]
+    detection: Detection
+    merged: list[Change]
+    correlation: Correlation
+    rollouts: list[RolloutFinding]
+
+
+def prepare(
+    store: GraphStore | CaseGraph,
+    series: SeriesFrame,
+    incident: Incident,
+    changes: Sequence[Change],
+    events: Sequence[Event],
+    config: AnalysisConfig,
+    metrics_meta: Mapping[str, MetricInfo] | None = None,
+    clock: "_Clock | None" = None,
+) -> Slices:
+    """Topology slice, detection, correlation and canary analysis: the inputs of the features."""
+    clock = clock or _Clock()
+    down = store.subgraph(incident.symptom, hops=config.hops, at=incident.at, since=incident.start, direction="down")
+    up = store.subgraph(incident.symptom, hops=1, at=incident.at, since=incident.start, direction="up")
+    impacted = sorted(
+        r.src for r in up.relations
+        if r.dst == incident.symptom and r.kind == RelationKind.CALLS and r.src.startswith("user:")
+    )
+    clock.lap("topology")
+    members = down.entity_ids()
+    roles = MetricRoles.default(metrics_meta)
+    own_events = [e for e in events if e.entity in members]
+    detection = detect_all(
+        series.for_entities(members), own_events, at=incident.at, lookback=incident.lookback, config=config.detect,
+        roles=roles,
+    )
+    clock.lap("detect")
+    derived = changes_from_relations(down.relations, incident.start, incident.at)
+    merged = merge_changes([c for c in changes if c.at <= incident.at], derived, down.relations)
+    correlation = correlate(down, detection.anomalies, merged, config.align)
+    step = detection.scores.split.step_s if detection.scores.split else 60.0
+    rollouts = judge_rollouts(
+        [c for c in merged if c.at >= incident.start], down.relations, detection.scores.frame, own_events, roles,
+        until=incident.at, step_s=step,
+    )
+    clock.lap("correlate")
+    return Slices(down, impacted, detection, merged, correlation, rollouts)
 
 
 def _analyze_slices(
@@ -61,32 +116,31 @@ def _analyze_slices(
     changes: Sequence[Change],
     events: Sequence[Event],
     config: AnalysisConfig,
+    metrics_meta: Mapping[str, MetricInfo] | None = None,
 ) -> Analysis:
     clock = _Clock()
-    down = store.subgraph(incident.symptom, hops=config.hops, at=incident.at, since=incident.start, direction="down")
-    up = store.subgraph(incident.symptom, hops=1, at=incident.at, since=incident.start, direction="up")
-    impacted = sorted(
-        r.src for r in up.relations
-        if r.dst == incident.symptom and r.kind == RelationKind.CALLS and r.src.startswith("user:")
-    )
-    clock.lap("topology")
-    members = down.entity_ids()
-    anomalies = detect(
-        series.for_entities(members), [e for e in events if e.entity in members],
-        at=incident.at, lookback=incident.lookback, config=config.detect,
-    )
-    clock.lap("detect")
-    derived = changes_from_relations(down.relations, incident.start, incident.at)
-    merged = merge_changes([c for c in changes if c.at <= incident.at], derived, down.relations)
-    correlation = correlate(down, anomalies, merged, config.align)
-    clock.lap("correlate")
-    candidates = rank(down, correlation, incident, impacted=impacted, config=config.rank)
+    sl = prepare(store, series, incident, changes, events, config, metrics_meta, clock)
+    candidates = rank(sl.down, sl.detection, sl.correlation, incident, rollouts=sl.rollouts, impacted=sl.impacted,
+                      config=config.rank)
     clock.lap("rank")
+    model = config.rank.model or default_model()
+    probs = [c.probability for c in candidates]
+    confidence = model.calibration(probs[0]) if probs and model.calibration.cases else None
+    close = len(probs) > 1 and probs[1] > 0 and probs[0] / probs[1] < CLOSE_CALL_RATIO
     return Analysis(
-        incident=incident, candidates=tuple(candidates), anomalies=tuple(anomalies), changes=tuple(merged),
-        unlinked_changes=correlation.unlinked_changes, subgraph_entities=len(down.entities),
-        subgraph_relations=len(down.relations), timings_ms=clock.timings,
+        incident=incident, candidates=tuple(candidates), anomalies=sl.detection.anomalies, changes=tuple(sl.merged),
+        unlinked_changes=sl.correlation.unlinked_changes, subgraph_entities=len(sl.down.entities),
+        subgraph_relations=len(sl.down.relations), timings_ms=clock.timings, confidence=confidence,
+        close_call=close, model_version=model.version,
     )
+
+
+CLOSE_CALL_RATIO = 1.5
+"""The top candidate is "too close to call" when it is less than this many times as likely as the second."""
+
+
+def case_graph(case: Case) -> CaseGraph:
+    return CaseGraph(case.entities, case.relations)
 
 
 def analyze(case: Case, config: AnalysisConfig = AnalysisConfig()) -> Analysis:
@@ -96,7 +150,14 @@ def analyze(case: Case, config: AnalysisConfig = AnalysisConfig()) -> Analysis:
     networkx store: one slice around the symptom is all an analysis reads, so the fleet's size costs one pass.
     """
     started = time.perf_counter()
-    graph = CaseGraph(case.entities, case.relations)
+    graph = case_graph(case)
     load_ms = round((time.perf_counter() - started) * 1000, 3)
-    analysis = _analyze_slices(graph, case.series, case.incident, case.changes, case.events, config)
+    analysis = _analyze_slices(graph, case.series, case.incident, case.changes, case.events, config, case.metrics_meta)
     return analysis.model_copy(update={"timings_ms": {"load_graph": load_ms, **analysis.timings_ms}})
+
+
+def case_features(case: Case, config: AnalysisConfig = AnalysisConfig()) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Every candidate's features for a case, without the model (what ``benchmarks/fit_ranker.py`` fits on)."""
+    sl = prepare(case_graph(case), case.series, case.incident, case.changes, case.events, config, case.metrics_meta)
+    pool, features, _, _ = featurize(sl.down, sl.detection, sl.correlation, sl.rollouts, case.incident, config.rank)
+    return pool, features

@@ -1,118 +1,128 @@
-"""``rank()``: random walk, then re-ranking with explainable terms.
+"""``rank()``: per-candidate features (``rca.features``) scored by the fitted ranking model (``rca.model``).
 
-The question for every entity under the symptom is *"is this where the trouble starts, or is it passing trouble
-on?"*. Terms (each in [0, 1], all shown with every candidate):
-
-* ``anomaly``    — the entity's own evidence (anomalies, events), weighted by its **relevance in time**: trouble
-  that began long before the symptom moved (an old crash loop that recovered) or clearly after it (retries that the
-  symptom caused) counts less. Saturation signals (CPU, memory, KV cache, GPU, Xid, restarts, events) count fully,
-  pure performance signals (latency, errors, TTFT …) a little less: they are what propagates.
-* ``precedence`` — how *unexplained* the entity's trouble is: 1 when nothing beneath it went wrong first, lower when
-  a dependency (or a confirmed change beneath it) started no later and can explain it. Includes how much of the
-  anomalous chain above it the entity explains (``coverage``) and whether it shows the same kind of signal as the
-  symptom (errors for an error alert, latency for a latency alert).
-* ``change``     — a rollout / image swap / commit, **confirmed**: the changed pods or the service on them went
-  wrong within minutes after the change *and* nothing else beneath that service explains it. A harmless rollout
-  near the incident gets little here.
-* ``walk``       — visit mass of the random walk from the symptom, relative to the best candidate.
-* ``distance``   — closeness to the symptom in hops; a small tie-breaker.
-
-The total is ``w.anomaly * anomaly * precedence + w.change * change + w.walk * walk + w.distance * distance +
-w.precedence * precedence * [entity has evidence]``: an entity needs both its own trouble and no better explanation
-beneath it to rank first.
+Every entity in the symptom's dependency slice is a candidate — the symptom itself included, users excluded. Each
+candidate carries its features, each feature's contribution to its score, its probability of being the root
+cause among the candidates (the model's softmax), the evidence that put it there, and its fault chain.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import networkx as nx
 
 from correlators.align import Correlation
+from correlators.canary import RolloutFinding
 from correlators.models import Evidence, Incident
+from detectors.detect import Detection
 from topology.models import Subgraph, entity_kind
 
 from .chain import dependency_graph, fault_chain
+from .features import (
+    FEATURES, candidate_features, change_features, entity_signals, onset_of_symptom,
+)
+from .model import RankingModel, default_model
 from .models import Candidate, ScoreTerms
 from .walk import WalkConfig, random_walk_with_restart
-
-SATURATION_PREFIXES = (
-    "cpu", "mem", "kv_cache", "gpu", "xid", "restarts", "disk", "net", "event:", "swap", "oom", "throttl",
-)
-ERROR_WORDS = ("error", "fail", "5xx", "availability")
 
 
 @dataclass(frozen=True)
 class RankConfig:
     walk: WalkConfig = field(default_factory=WalkConfig)
-    weights: ScoreTerms = field(
-        default_factory=lambda: ScoreTerms(walk=0.08, anomaly=0.5, precedence=0.12, change=0.45, distance=0.03)
-    )
-    skew: timedelta = timedelta(seconds=120)
-    """Onsets this close count as simultaneous (onsets are estimated to a sample or two)."""
-    before: timedelta = timedelta(minutes=10)
-    """Evidence starting up to this long before the symptom's onset is fully relevant; older evidence decays."""
-    decay: timedelta = timedelta(minutes=5)
-    after: timedelta = timedelta(minutes=3)
-    """Evidence starting up to this long after the symptom's onset is still relevant (onset estimates wobble)."""
-    confirm: timedelta = timedelta(minutes=15)
-    """A change is confirmed by trouble on the changed pods or their service starting within this time after it."""
-    performance_weight: float = 0.85
-    order_gap: timedelta = timedelta(seconds=60)
-    """Trouble starting this much after a stronger, unrelated anomaly under the symptom is treated as a consequence."""
-    order_penalty: float = 0.5
-    reaction: timedelta = timedelta(minutes=3)
-    """A cause is expected to be followed by trouble above it within about this long; slower is less coherent."""
-    strong_share: float = 0.6
-    """Evidence within this share of an entity's best sets its onsets."""
     top_k: int = 10
     excluded_kinds: tuple[str, ...] = ("user",)
+    model: RankingModel | None = None
+    """None: the shipped fitted model (``rca/ranker_model.json``)."""
 
 
-def _is_saturation(evidence: Evidence) -> bool:
-    if evidence.kind == "event":
-        return True
-    metric = (evidence.metric or "").lower()
-    return metric.startswith(SATURATION_PREFIXES)
+@dataclass(frozen=True)
+class ScoredCandidates:
+    """Every candidate's features and model score, best first (what ``rank`` turns into ``Candidate`` objects)."""
+
+    entities: tuple[str, ...]
+    features: tuple[dict[str, float], ...]
+    logits: tuple[float, ...]
+    probabilities: tuple[float, ...]
+    walk_score: Mapping[str, float]
+    graph: nx.DiGraph
 
 
-def _family(metric: str | None) -> str:
-    m = (metric or "").lower()
-    if any(w in m for w in ERROR_WORDS):
-        return "errors"
-    if m.startswith(SATURATION_PREFIXES):
-        return "saturation"
-    return "latency"
+def candidate_pool(subgraph: Subgraph, config: RankConfig) -> list[str]:
+    return sorted(n for n in subgraph.entity_ids() if entity_kind(n) not in config.excluded_kinds)
 
 
-def _symptom_onset(incident: Incident, evidence: Sequence[Evidence]) -> datetime:
-    own = [e for e in evidence if e.kind != "change"]
-    matching = [e.at for e in own if incident.metric and e.metric == incident.metric]
-    if matching:
-        return min(matching)
-    if own:
-        return min(e.at for e in own)
-    return incident.at  # the alert fired, so the symptom moved shortly before: trouble beneath starts before it
+def featurize(
+    subgraph: Subgraph,
+    detection: Detection,
+    correlation: Correlation,
+    rollouts: Sequence[RolloutFinding],
+    incident: Incident,
+    config: RankConfig = RankConfig(),
+) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float], nx.DiGraph]:
+    """(candidates, their features, the walk's evidence per entity, the dependency graph)."""
+    nodes = sorted(subgraph.entity_ids())
+    graph = dependency_graph(subgraph.relations)
+    graph.add_nodes_from(nodes)
+    scores = detection.scores
+    step = scores.split.step_s if scores.split is not None else (scores.frame.step_s if len(scores.frame.times) else 60.0)
+    signals = entity_signals(scores, detection.anomalies, incident)
+    t_sym = onset_of_symptom(signals, incident.symptom, incident.at)
+    evidence = {n: correlation.evidence_for(n) for n in nodes}
+    changes = change_features(graph, evidence, signals, rollouts, t_sym, step, incident.symptom)
+    pool = candidate_pool(subgraph, config)
+    loudest = max((signals[n].size for n in signals), default=0.0) or 1.0
+    walk_score = {
+        n: max(signals[n].size / loudest if n in signals else 0.0, changes.change.get(n, 0.0), changes.canary.get(n, 0.0))
+        for n in nodes
+    }
+    edges = sorted({(r.src, r.dst) for r in subgraph.relations if r.src != r.dst})
+    mass = random_walk_with_restart(nodes, edges, walk_score, incident.symptom, config.walk)
+    features = candidate_features(pool, graph, signals, changes, mass, incident.symptom, step)
+    return pool, features, walk_score, graph
 
 
-def _relevance(at: datetime, symptom_onset: datetime, config: RankConfig) -> float:
-    lo = symptom_onset - config.before
-    hi = symptom_onset + config.after
-    if at < lo:
-        return math.exp(-(lo - at) / config.decay)
-    if at > hi:
-        return math.exp(-(at - hi) / config.after)
-    return 1.0
+def score_candidates(
+    subgraph: Subgraph,
+    detection: Detection,
+    correlation: Correlation,
+    rollouts: Sequence[RolloutFinding],
+    incident: Incident,
+    config: RankConfig = RankConfig(),
+) -> ScoredCandidates:
+    model = config.model or default_model()
+    pool, features, walk_score, graph = featurize(subgraph, detection, correlation, rollouts, incident, config)
+    rows = [features[n] for n in pool]
+    logits = model.logits(rows)
+    probs = model.softmax(logits)
+    order = sorted(range(len(pool)), key=lambda i: (-logits[i], pool[i]))
+    return ScoredCandidates(
+        entities=tuple(pool[i] for i in order), features=tuple(rows[i] for i in order),
+        logits=tuple(float(logits[i]) for i in order), probabilities=tuple(float(probs[i]) for i in order),
+        walk_score=walk_score, graph=graph,
+    )
+
+
+def _rollout_evidence(rollouts: Sequence[RolloutFinding]) -> dict[str, list[Evidence]]:
+    out: dict[str, list[Evidence]] = {}
+    for finding in rollouts:
+        if finding.verdict <= 0:
+            continue
+        for entity in finding.entities:
+            out.setdefault(entity, []).append(Evidence(
+                kind="change", entity=entity, at=finding.change.at, weight=finding.verdict, summary=finding.summary,
+                change=finding.change, explains=finding.new_pods,
+            ))
+    return out
 
 
 def rank(
     subgraph: Subgraph,
+    detection: Detection,
     correlation: Correlation,
     incident: Incident,
     *,
+    rollouts: Sequence[RolloutFinding] = (),
     impacted: Sequence[str] = (),
     config: RankConfig = RankConfig(),
 ) -> list[Candidate]:
@@ -120,163 +130,27 @@ def rank(
 
     Examples
     --------
-    See ``tests/rca/test_walk_and_rank.py``: a database whose latency rises under an app ranks above the app; and
-    ``benchmarks/`` for the generated incidents (quiet GPU under a loud model endpoint, harmless rollouts, retries).
+    See ``tests/rca/test_rank_distractors.py`` (a quiet GPU under a loud model endpoint, harmless rollouts,
+    retrying callers) and ``tests/rca/test_rank_real_defects.py`` (the symptom as the cause, idle blips, grids).
     """
-    nodes = sorted(subgraph.entity_ids())
-    edges = sorted({(r.src, r.dst) for r in subgraph.relations if r.src != r.dst})
-    evidence = {node: correlation.evidence_for(node) for node in nodes}
-    graph = dependency_graph(subgraph.relations)
-    graph.add_nodes_from(nodes)
-    below = {n: nx.descendants(graph, n) for n in nodes}
-    above = {n: nx.ancestors(graph, n) for n in nodes}
-    t_sym = _symptom_onset(incident, evidence.get(incident.symptom, ()))
-    sym_family = _family(incident.metric)
-    skew = config.skew
-
-    # 1. own evidence, weighted by relevance in time and signal kind; "strong" onsets are those of the evidence
-    #    that carries the entity's score (weak early noise does not set its onset)
-    own_strength: dict[str, float] = {}
-    strong_onsets: dict[str, list[datetime]] = {}
-    own_families: dict[str, set[str]] = {}
-    for node in nodes:
-        items = []
-        for e in evidence[node]:
-            if e.kind == "change":
-                continue
-            rel = _relevance(e.at, t_sym, config)
-            items.append((e.at, e.weight * rel * (1.0 if _is_saturation(e) else config.performance_weight), e))
-        best = max((w for _, w, _ in items), default=0.0)
-        strong = [(t, e) for t, w, e in items if best > 0 and w >= config.strong_share * best]
-        own_strength[node] = best
-        strong_onsets[node] = sorted(t for t, _ in strong)
-        own_families[node] = {_family(e.metric) for _, e in strong}
-    own_onset = {n: (strong_onsets[n][0] if strong_onsets[n] else None) for n in nodes}
-
-    # 2. coherence: a cause is followed within minutes by trouble above it (or by the symptom); a level shift that
-    #    nothing above reacted to for many minutes explains nothing
-    def gap_to_reaction(node: str, onsets: Sequence[datetime]) -> float:
-        reactions = [own_onset[a] for a in above[node] if own_onset.get(a) is not None] + [t_sym]
-        gaps = [(r - o).total_seconds() for o in onsets for r in reactions if r >= o - skew]
-        return max(min(gaps), 0.0) if gaps else 0.0
-
-    allowed = config.reaction.total_seconds()
-    coherence = {
-        n: math.exp(-max(gap_to_reaction(n, strong_onsets[n]) - allowed, 0.0) / allowed) if strong_onsets[n] else 0.0
-        for n in nodes
-    }
-
-    # 3. trouble that starts clearly after another strong, coherent anomaly elsewhere under the symptom is more
-    #    likely a consequence (retries, timeouts) than a cause
-    order_gap = config.order_gap.total_seconds()
-    starts = sorted((t, n) for n, t in own_onset.items() if t is not None and n != incident.symptom)
-    later: dict[str, float] = {n: 0.0 for n in nodes}
-    for t, n in starts:
-        related = below[n] | above[n]
-        later[n] = max(
-            (own_strength[m] * coherence[m] for tm, m in starts if (t - tm).total_seconds() >= order_gap and m not in related),
-            default=0.0,
-        )
-
-    # 4. confirmed changes: the changed pod or the service on it went wrong soon after, with nothing else beneath
-    #    it to blame and not as a late consequence of something else
-    def explained_by_others(entity: str, when: datetime, exclude: set[str]) -> float:
-        worst = 0.0
-        for d in below.get(entity, ()):
-            t = own_onset.get(d)
-            if d not in exclude and t is not None and t <= when + skew:
-                worst = max(worst, own_strength[d] * coherence[d])
-        return worst
-
-    change_strength: dict[str, float] = {n: 0.0 for n in nodes}
-    change_time: dict[str, datetime] = {}
-    for node in nodes:
-        for e in evidence[node]:
-            if e.kind != "change" or e.change is None:
-                continue
-            ch = e.change
-            changed = ch.entity
-            involved = {changed, *(x for x in (ch.after, ch.before, ch.commit) if x)} | below.get(changed, set())
-            if ch.after and ch.after in graph:  # every pod of the same rollout, and what they sit on
-                for pod in graph.predecessors(ch.after):
-                    involved |= {pod} | below[pod]
-            carriers = {changed} | (set(graph.predecessors(changed)) if changed in graph else set())
-            confirmation = 0.0
-            for c in carriers:
-                if c == incident.symptom and c != changed:
-                    continue  # the symptom is anomalous anyway: it confirms nothing about this change
-                for t in strong_onsets.get(c, ()):
-                    if not (ch.at - skew <= t <= ch.at + config.confirm):
-                        continue
-                    others = max(explained_by_others(c, t, involved), later[c])
-                    proximity = math.exp(-max((t - ch.at).total_seconds(), 0.0) / config.confirm.total_seconds())
-                    confirmation = max(confirmation, own_strength[c] * (1.0 - others) * (0.5 + 0.5 * proximity))
-            role = 1.0 if node in (ch.after, ch.commit) else (0.9 if ch.after else 0.5)
-            if confirmation * role > change_strength[node]:
-                change_strength[node] = confirmation * role
-                change_time[node] = ch.at
-
-    # 5. how much of each entity's trouble is explained by something beneath it that started no later
-    def explained(node: str) -> float:
-        start = own_onset.get(node)
-        if start is None:
-            return 0.0
-        worst = 0.0
-        for d in below[node]:
-            t = own_onset.get(d)
-            if t is not None and t <= start + skew:
-                worst = max(worst, own_strength[d] * coherence[d])
-            ct = change_time.get(d)
-            if ct is not None and ct <= start + skew:
-                worst = max(worst, change_strength[d])
-        return worst
-
-    walk_score = {n: max(own_strength[n], change_strength[n]) for n in nodes}
-    mass = random_walk_with_restart(nodes, edges, walk_score, incident.symptom, config.walk)
-    hops_from_symptom = nx.single_source_shortest_path_length(graph, incident.symptom)
-    max_hops = max(hops_from_symptom.values(), default=0) + 1
-
-    pool = [
-        n for n in nodes
-        if entity_kind(n) not in config.excluded_kinds and n != incident.symptom and walk_score[n] > 0 and evidence[n]
-    ]
-    if not pool:
-        pool = [incident.symptom]
-    best_mass = max((mass[n] for n in pool), default=0.0) or 1.0
-    coverage_raw = {}
-    for n in pool:
-        start = own_onset.get(n) or change_time.get(n)
-        coverage_raw[n] = sum(
-            own_strength[a] for a in above[n]
-            if own_onset.get(a) is not None and (start is None or own_onset[a] >= start - skew)
-        )
-    best_cov = max(coverage_raw.values(), default=0.0) or 1.0
-    w = config.weights
+    model = config.model or default_model()
+    scored = score_candidates(subgraph, detection, correlation, rollouts, incident, config)
+    extra = _rollout_evidence(rollouts)
     candidates: list[Candidate] = []
-    for node in pool:
-        unexplained = (1.0 - explained(node)) * (1.0 - config.order_penalty * later[node])
-        coverage = coverage_raw[node] / best_cov
-        match = 1.0 if sym_family in own_families[node] or change_strength[node] > 0 else 0.0
-        coherent = coherence[node] if own_strength[node] > 0 else 1.0
-        precedence = unexplained * coherent * (0.7 + 0.2 * coverage + 0.1 * match)
+    for entity, feats, logit, prob in list(zip(scored.entities, scored.features, scored.logits, scored.probabilities))[: config.top_k]:
+        evidence = tuple(sorted((*correlation.evidence_for(entity), *extra.get(entity, ())), key=lambda e: -e.weight))
         terms = ScoreTerms(
-            walk=mass[node] / best_mass,
-            anomaly=own_strength[node],
-            precedence=precedence,
-            change=change_strength[node],
-            distance=1.0 - hops_from_symptom.get(node, max_hops) / max_hops,
+            walk=min(max(feats["walk"], 0.0), 1.0),
+            anomaly=min(max(feats["size_rel"], 0.0), 1.0),
+            precedence=min(max((feats["excess"] + 3.0) / 6.0, 0.0), 1.0),
+            change=min(max(feats["change"], feats["canary"], 0.0), 1.0),
+            distance=min(max(1.0 - feats["hops"], 0.0), 1.0),
         )
-        has_own = 1.0 if (own_strength[node] > 0 or change_strength[node] > 0) else 0.0
-        total = (
-            w.anomaly * terms.anomaly * precedence + w.change * terms.change + w.walk * terms.walk
-            + w.distance * terms.distance + w.precedence * precedence * has_own
-        )
-        candidates.append(
-            Candidate(
-                entity=node, kind=entity_kind(node), score=round(total, 6), terms=terms,
-                evidence=tuple(sorted(evidence[node], key=lambda e: -e.weight)),
-                chain=fault_chain(graph, node, incident.symptom, walk_score, evidence, impacted),
-            )
-        )
-    candidates.sort(key=lambda c: (-c.score, c.entity))
-    return candidates[: config.top_k]
+        evidence_map = {n: correlation.evidence_for(n) for n in scored.graph.nodes}
+        candidates.append(Candidate(
+            entity=entity, kind=entity_kind(entity), score=round(logit, 6), probability=round(prob, 6),
+            terms=terms, features={f: round(feats[f], 6) for f in FEATURES},
+            contributions=model.contributions(feats), evidence=evidence,
+            chain=fault_chain(scored.graph, entity, incident.symptom, scored.walk_score, evidence_map, impacted),
+        ))
+    return candidates

@@ -12,7 +12,8 @@ Adapter choices, the same for every peer (documented in BENCHMARKS.md):
   fleet columns. This narrows the peers' search space; faultline gets the whole case.
 * **Anomaly time.** Peers that split normal/abnormal data need an injection time. ``--onset estimate`` (default)
   derives it from the symptom series alone (last crossing of a robust 3-sigma band before the alert), the same
-  information faultline has. ``--onset oracle`` takes the true onset from truth.json (generated cases only) — an
+  information faultline has. ``--onset window`` takes the start of the incident window (``at - lookback``), which
+  faultline is told too (on RCD Sock Shop that is exactly where the anomalous recording begins). ``--onset oracle`` takes the true onset from truth.json (generated cases only) — an
   advantage faultline never gets.
 * **Graph.** PyRCA's random walk and hypothesis testing take a graph: the topology's relations turned into
   metric-level edges, cause (dependency's metrics) -> effect (dependent's metrics).
@@ -234,7 +235,7 @@ def run_method(method: str, wide: pd.DataFrame, sym_col: str | None, inject: flo
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--onset", choices=["estimate", "oracle"], default="estimate")
+    ap.add_argument("--onset", choices=["estimate", "window", "oracle"], default="estimate")
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("cases", nargs="+")
     args = ap.parse_args(argv)
@@ -250,6 +251,8 @@ def main(argv=None) -> int:
             continue
         load_s = time.perf_counter() - t_load
         inject = estimate_onset(wide, sym_col, at, lookback)
+        if args.onset == "window":  # the incident window's start: exactly what faultline is told
+            inject = at - lookback
         if args.onset == "oracle" and (case / "truth.json").exists():
             onset = json.loads((case / "truth.json").read_text()).get("onset")
             if onset:

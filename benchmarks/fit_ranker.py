@@ -1,0 +1,331 @@
+"""Fit the ranking model's weights on the development suites; validate leave-one-dataset-out; calibrate.
+
+What it does:
+
+1. **Features.** For every case of every development suite, ``rca.pipeline.case_features`` computes the features of
+   every candidate (the same code path ``faultline analyze`` runs); ``truth.json`` labels the candidates that are a
+   right answer (``root_causes`` or ``accept``). Features are cached in ``benchmarks/out/features/<suite>.jsonl``
+   (``--refresh`` recomputes them after a detector change).
+2. **Fit.** A conditional logit: maximise, over cases, log P(the top pick is a right answer) where P is the softmax
+   of ``w · x`` over the case's candidates, with an L2 penalty. Each suite weighs the same in the loss, however many
+   cases it has, so the generated suite cannot outvote the real ones.
+3. **Leave one dataset out.** For each suite: fit on the others, rank its cases, score AC@1/AC@3/Avg@5. This is the
+   honest estimate of how the model does on data it never saw; the all-data fit's scores are in-sample.
+4. **Calibration.** The top candidate's softmax probability in the held-out folds, against whether it was right,
+   fitted with isotonic regression (pool adjacent violators) — the map from model probability to P(right) that
+   ``rca.model.Calibration`` applies. A reliability table per suite (bin → share right) and its expected calibration
+   error are written with the report.
+5. **Output.** ``rca/ranker_model.json`` (versioned: date, suites, case counts, the LODO table) and
+   ``benchmarks/out/fit/report.md``.
+
+Development suites (never the held-out ones): PetShop (68 issues), RCD Sock Shop (50), Nezha Online Boutique
+(2022-08-22/23), and the generated DEV seeds (``benchmarks/scenarios.py``) on their native 1-min grid plus the same
+seeds re-gridded to 3-min and 5-min samples (``benchmarks/regrid.py``) and the multi-rollout scenarios
+(``benchmarks/releases.py``). Nezha's TrainTicket days and the generated HELD-OUT seeds are never read here.
+
+Usage::
+
+    python -m benchmarks.fit_ranker                      # features from cache when present, fit, write the model
+    python -m benchmarks.fit_ranker --refresh            # recompute every feature first
+    python -m benchmarks.fit_ranker --lambda 0.3 --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+FEATURE_DIR = OUT / "features"
+
+
+@dataclass(frozen=True)
+class CaseRows:
+    """One case's candidates: feature matrix (candidates × features) and which are right answers."""
+
+    suite: str
+    case: str
+    fault: str
+    entities: tuple[str, ...]
+    x: np.ndarray
+    y: np.ndarray
+
+
+def _features_of(args: tuple[str, str]) -> dict | None:
+    case_dir, suite = args
+    from correlators.case_files import load_case
+    from rca.features import FEATURES
+    from rca.pipeline import case_features
+
+    from .score import load_truth
+
+    truth = load_truth(case_dir)
+    try:
+        pool, feats = case_features(load_case(case_dir))
+    except Exception as exc:  # one broken case is reported, not fatal
+        print(f"{case_dir}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    return {
+        "suite": suite, "case": case_dir, "fault": truth.fault, "entities": pool,
+        "x": [[round(feats[n][f], 6) for f in FEATURES] for n in pool],
+        "y": [1 if n in truth.answers else 0 for n in pool], "features": list(FEATURES),
+    }
+
+
+def suite_cases(suite: str) -> list[Path]:
+    from .run import case_dirs
+
+    root = OUT / "cases"
+    if suite in ("dev", "petshop", "sockshop", "nezha-ob"):
+        return case_dirs(suite, root)
+    if suite.startswith("dev-regrid-"):
+        from .regrid import regrid_suite
+
+        return regrid_suite(case_dirs("dev", root), int(suite.rsplit("-", 1)[1]), root / suite)
+    if suite == "releases":
+        from .releases import write_suite
+
+        return write_suite(root / "releases", seeds=range(2000, 2040))
+    raise SystemExit(f"unknown suite {suite}")
+
+
+def load_features(suites: Sequence[str], refresh: bool, workers: int) -> list[CaseRows]:
+    from rca.features import FEATURES
+
+    FEATURE_DIR.mkdir(parents=True, exist_ok=True)
+    rows: list[CaseRows] = []
+    for suite in suites:
+        cache = FEATURE_DIR / f"{suite}.jsonl"
+        docs = []
+        if cache.exists() and not refresh:
+            docs = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
+            if docs and docs[0].get("features") != list(FEATURES):
+                docs = []
+        if not docs:
+            cases = [(str(c), suite) for c in suite_cases(suite)]
+            with mp.Pool(workers) as pool:
+                docs = [d for d in pool.map(_features_of, cases, chunksize=1) if d is not None]
+            cache.write_text("".join(json.dumps(d) + "\n" for d in docs))
+        for d in docs:
+            rows.append(CaseRows(d["suite"], d["case"], d["fault"], tuple(d["entities"]),
+                                 np.array(d["x"], dtype=float).reshape(len(d["entities"]), len(FEATURES)),
+                                 np.array(d["y"], dtype=float)))
+        print(f"{suite}: {len(docs)} cases", file=sys.stderr)
+    return rows
+
+
+def standardiser(cases: Sequence[CaseRows]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of every feature over all candidates, each suite weighing the same."""
+    suites = sorted({c.suite for c in cases})
+    xs, ws = [], []
+    for s in suites:
+        mine = [c for c in cases if c.suite == s]
+        n = sum(len(c.x) for c in mine)
+        for c in mine:
+            xs.append(c.x)
+            ws.append(np.full(len(c.x), 1.0 / n))
+    x = np.vstack(xs)
+    w = np.concatenate(ws)
+    mean = (w[:, None] * x).sum(axis=0) / w.sum()
+    std = np.sqrt((w[:, None] * (x - mean) ** 2).sum(axis=0) / w.sum())
+    return mean, np.where(std > 1e-9, std, 1.0)
+
+
+def fit(cases: Sequence[CaseRows], lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, mean, std) of the conditional logit fitted on ``cases`` (those with at least one right answer)."""
+    usable = [c for c in cases if c.y.any() and len(c.y) > 1]
+    mean, std = standardiser(usable)
+    per_suite = {}
+    for c in usable:
+        per_suite[c.suite] = per_suite.get(c.suite, 0) + 1
+    n_suites = len(per_suite)
+    zs = [(c.x - mean) / std for c in usable]
+    ys = [c.y.astype(bool) for c in usable]
+    cw = np.array([1.0 / (per_suite[c.suite] * n_suites) for c in usable])
+    k = len(mean)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total = 0.5 * lam * float(w @ w)
+        grad = lam * w
+        for z, y, weight in zip(zs, ys, cw):
+            s = z @ w
+            m = s.max()
+            e = np.exp(s - m)
+            all_sum = e.sum()
+            pos_sum = e[y].sum()
+            total -= weight * (math.log(pos_sum) - math.log(all_sum))
+            p_all = e / all_sum
+            p_pos = np.where(y, e / pos_sum, 0.0)
+            grad -= weight * ((p_pos - p_all) @ z)
+        return total, grad
+
+    res = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return res.x, mean, std
+
+
+def rank_case(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[int | None, float]:
+    """(1-based rank of the first right answer or None, softmax probability of the top candidate)."""
+    s = ((c.x - mean) / std) @ w
+    order = np.lexsort((np.array(c.entities), -s))
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    hits = np.flatnonzero(c.y[order] > 0)
+    return (int(hits[0]) + 1 if hits.size else None), float(p[order[0]])
+
+
+def scores(ranks: Sequence[int | None]) -> tuple[float, float, float]:
+    n = len(ranks) or 1
+    ac = [sum(1 for r in ranks if r is not None and r <= k) / n for k in range(1, 6)]
+    return ac[0], ac[2], sum(ac) / 5
+
+
+def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Pool-adjacent-violators fit of y on x (non-decreasing); returns knots for ``np.interp``."""
+    order = np.argsort(x)
+    xs, ys = x[order], y[order].astype(float)
+    blocks: list[list[float]] = []  # [sum_y, count, min_x, max_x]
+    for xi, yi in zip(xs, ys):
+        blocks.append([yi, 1.0, xi, xi])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, n, lo, hi = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += n
+            blocks[-1][3] = hi
+    kx, ky = [0.0], [blocks[0][0] / blocks[0][1] if blocks else 0.0]
+    for s, n, lo, hi in blocks:
+        v = s / n
+        kx += [float(lo), float(hi)]
+        ky += [v, v]
+    kx.append(1.0)
+    ky.append(ky[-1])
+    # strictly increasing x for np.interp
+    out_x, out_y = [], []
+    for a, b in zip(kx, ky):
+        if out_x and a <= out_x[-1]:
+            a = out_x[-1] + 1e-9
+        out_x.append(round(a, 9))
+        out_y.append(round(b, 6))
+    return out_x, out_y
+
+
+def reliability(p: np.ndarray, right: np.ndarray, bins: int = 5) -> tuple[list[tuple[str, int, float, float]], float]:
+    """Rows (bin, cases, mean confidence, share right) and the expected calibration error."""
+    edges = np.linspace(0, 1, bins + 1)
+    rows, ece = [], 0.0
+    for i in range(bins):
+        m = (p >= edges[i]) & ((p < edges[i + 1]) if i < bins - 1 else (p <= 1.0))
+        if not m.any():
+            continue
+        conf, acc = float(p[m].mean()), float(right[m].mean())
+        rows.append((f"{edges[i]:.1f}–{edges[i + 1]:.1f}", int(m.sum()), conf, acc))
+        ece += m.sum() / len(p) * abs(conf - acc)
+    return rows, float(ece)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="fit the ranking model on the development suites (see docstring)")
+    ap.add_argument("--suites", default="petshop,sockshop,nezha-ob,dev,dev-regrid-3,dev-regrid-5,releases")
+    ap.add_argument("--refresh", action="store_true", help="recompute features (after a detector change)")
+    ap.add_argument("--refresh-suites", default="", help="recompute features of these suites only")
+    ap.add_argument("--lambda", dest="lam", type=float, default=0.05)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dry-run", action="store_true", help="report only; do not write rca/ranker_model.json")
+    args = ap.parse_args(argv)
+    from rca.features import FEATURES
+    from rca.model import MODEL_PATH
+
+    suites = [s for s in args.suites.split(",") if s]
+    refresh_only = {s for s in args.refresh_suites.split(",") if s}
+    cases: list[CaseRows] = []
+    for s in suites:
+        cases += load_features([s], args.refresh or s in refresh_only, args.workers)
+    # real suites each count as one dataset; the generated variants together are one ("generated")
+    def dataset(c: CaseRows) -> str:
+        return "generated" if c.suite.startswith("dev") or c.suite == "releases" else c.suite
+
+    datasets = sorted({dataset(c) for c in cases})
+    as_dataset = [CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases]
+
+    w_all, mean, std = fit(as_dataset, args.lam)
+    lines = [f"# Ranking model fit ({date.today().isoformat()})", "",
+             f"lambda {args.lam}; suites {', '.join(suites)}; datasets {', '.join(datasets)}", "",
+             "| suite | cases | in-sample AC@1 | AC@3 | Avg@5 | leave-one-dataset-out AC@1 | AC@3 | Avg@5 |",
+             "|---|---|---|---|---|---|---|---|"]
+    lodo_p, lodo_right, lodo_suite = [], [], []
+    lodo_table = {}
+    fold = {}
+    for d in datasets:
+        train = [c for c in as_dataset if c.suite != d]
+        fold[d] = fit(train, args.lam)
+    for s in suites:
+        mine = [c for c in cases if c.suite == s]
+        d = dataset(mine[0]) if mine else s
+        ins = [rank_case(c, w_all, mean, std) for c in mine]
+        w_d, m_d, s_d = fold[d]
+        out = [rank_case(c, w_d, m_d, s_d) for c in mine]
+        a, b = scores([r for r, _ in ins]), scores([r for r, _ in out])
+        lodo_table[s] = {"cases": len(mine), "ac1": round(b[0], 3), "ac3": round(b[1], 3), "avg5": round(b[2], 3),
+                         "in_sample_ac1": round(a[0], 3)}
+        lines.append(f"| {s} | {len(mine)} | {a[0]:.3f} | {a[1]:.3f} | {a[2]:.3f} | {b[0]:.3f} | {b[1]:.3f} | {b[2]:.3f} |")
+        for (r, p), c in zip(out, mine):
+            lodo_p.append(p)
+            lodo_right.append(1.0 if r == 1 else 0.0)
+            lodo_suite.append(s)
+        faults = sorted({c.fault for c in mine})
+        if len(faults) > 1:
+            for f in faults:
+                idx = [i for i, c in enumerate(mine) if c.fault == f]
+                fa = scores([ins[i][0] for i in idx])
+                fb = scores([out[i][0] for i in idx])
+                lines.append(f"| &nbsp;&nbsp;{f} | {len(idx)} | {fa[0]:.2f} | {fa[1]:.2f} | {fa[2]:.2f} | {fb[0]:.2f} | {fb[1]:.2f} | {fb[2]:.2f} |")
+    p_arr, r_arr = np.array(lodo_p), np.array(lodo_right)
+    kx, ky = isotonic(p_arr, r_arr)
+    calibrated = np.interp(p_arr, kx, ky)
+    lines += ["", "Weights (standardised features):", "", "| feature | weight |", "|---|---|"]
+    lines += [f"| {f} | {w:+.3f} |" for f, w in sorted(zip(FEATURES, w_all), key=lambda t: -abs(t[1]))]
+    lines += ["", "Reliability of the calibrated confidence (leave-one-dataset-out predictions; the isotonic map is",
+              "fitted on these same predictions, so this table is optimistic by construction):", ""]
+    for s in suites:
+        m = np.array([x == s for x in lodo_suite])
+        if not m.any():
+            continue
+        rows, ece = reliability(calibrated[m], r_arr[m])
+        raw_rows, raw_ece = reliability(p_arr[m], r_arr[m])
+        lines.append(f"**{s}** — ECE {ece:.3f} calibrated, {raw_ece:.3f} raw softmax")
+        lines.append("")
+        lines.append("| confidence | cases | mean confidence | share right |")
+        lines.append("|---|---|---|---|")
+        lines += [f"| {b} | {n} | {c:.2f} | {a:.2f} |" for b, n, c, a in rows]
+        lines.append("")
+    report = "\n".join(lines) + "\n"
+    (OUT / "fit").mkdir(parents=True, exist_ok=True)
+    (OUT / "fit" / "report.md").write_text(report)
+    print(report)
+    if not args.dry_run:
+        from rca.model import Calibration, RankingModel
+
+        model = RankingModel(
+            features=FEATURES, weights=w_all, mean=mean, std=std,
+            calibration=Calibration(tuple(kx), tuple(ky), len(lodo_p)),
+            version=f"{date.today().isoformat()}.1", fitted_on=tuple(f"{s} ({len([c for c in cases if c.suite == s])} cases)" for s in suites),
+        )
+        doc = model.to_document({"lambda": args.lam, "leave_one_dataset_out": lodo_table,
+                                 "fitted_by": "benchmarks/fit_ranker.py"})
+        MODEL_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {MODEL_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""What each metric measures: its role (saturation / errors / latency / traffic / other), unit and bad direction.
+
+Why roles are declared and not guessed: the ranker treats a saturated resource differently from a latency that
+merely propagates from below, and a success rate that *drops* differently from a latency that *rises*. A metric's
+role comes, in this order, from
+
+1. whoever knows it best: the case's ``metrics_meta.json`` or a metric source that declares it;
+2. the catalogue of known metric families (``catalogue.json`` beside this module: vLLM, SGLang, DCGM, cAdvisor,
+   kube-state-metrics, node-exporter, OpenTelemetry), then the catalogue's ``generic:`` rules that read the plain
+   words of the case format's documented names (``latency_p95_s``, ``error_rate``, ``cpu_usage`` …);
+3. otherwise the neutral role ``other`` with direction ``both``.
+
+Users add families to the catalogue (or point ``FAULTLINE_METRIC_CATALOGUE`` at their own file of the same format)
+without code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .exceptions import DetectorError
+
+CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
+
+
+class Role(str, Enum):
+    SATURATION = "saturation"
+    ERRORS = "errors"
+    LATENCY = "latency"
+    TRAFFIC = "traffic"
+    OTHER = "other"
+
+
+BAD_DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What a metric is. ``direction`` is the way that is bad: ``up`` (latency), ``down`` (success rate), ``both``."""
+
+    role: Role = Role.OTHER
+    unit: str = ""
+    direction: str = "both"
+    source: str = "default"
+
+    def bad(self, sign: int) -> bool:
+        """Is a move in direction ``sign`` (+1 up, -1 down) a move the bad way?"""
+        return self.direction == "both" or (self.direction == "up") == (sign > 0)
+
+
+NEUTRAL = MetricInfo()
+
+
+def metric_info(raw: Mapping[str, Any], source: str) -> MetricInfo:
+    """A ``MetricInfo`` from a mapping like ``{"role": "latency", "unit": "s", "direction": "up"}``."""
+    try:
+        role = Role(str(raw.get("role", "other")).lower())
+    except ValueError as exc:
+        raise DetectorError(f"{source}: unknown role {raw.get('role')!r} (one of {[r.value for r in Role]})") from exc
+    direction = str(raw.get("direction", _DEFAULT_DIRECTION[role])).lower()
+    if direction not in BAD_DIRECTIONS:
+        raise DetectorError(f"{source}: unknown direction {direction!r} (one of {list(BAD_DIRECTIONS)})")
+    return MetricInfo(role=role, unit=str(raw.get("unit", "")), direction=direction, source=source)
+
+
+_DEFAULT_DIRECTION = {
+    Role.SATURATION: "up", Role.ERRORS: "up", Role.LATENCY: "up", Role.TRAFFIC: "both", Role.OTHER: "both",
+}
+
+
+@dataclass(frozen=True)
+class _Rule:
+    family: str
+    pattern: re.Pattern[str]
+    info: MetricInfo
+
+
+class Catalogue:
+    """Ordered rules ``pattern -> MetricInfo``; the first full match wins (case-insensitive)."""
+
+    def __init__(self, rules: Iterable[_Rule]) -> None:
+        self.rules = tuple(rules)
+
+    @classmethod
+    def from_document(cls, document: Any, source: str) -> "Catalogue":
+        if not isinstance(document, dict) or not isinstance(document.get("families"), list):
+            raise DetectorError(f"{source}: expected an object with a 'families' list")
+        rules = []
+        for i, raw in enumerate(document["families"]):
+            if not isinstance(raw, dict) or not isinstance(raw.get("pattern"), str):
+                raise DetectorError(f"{source}: families[{i}] needs a 'pattern' string")
+            try:
+                pattern = re.compile(raw["pattern"], re.IGNORECASE)
+            except re.error as exc:
+                raise DetectorError(f"{source}: families[{i}] pattern does not compile: {exc}") from exc
+            family = str(raw.get("family", raw["pattern"]))
+            rules.append(_Rule(family, pattern, metric_info(raw, f"catalogue: {family}")))
+        return cls(rules)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Catalogue":
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DetectorError(f"metric catalogue {path}: {exc}") from exc
+        return cls.from_document(document, str(path))
+
+    def lookup(self, metric: str) -> MetricInfo:
+        name = _base_name(metric)
+        for rule in self.rules:
+            if rule.pattern.fullmatch(name):
+                return rule.info
+        return NEUTRAL
+
+
+def _base_name(metric: str) -> str:
+    """``out_latency_p50_s[cartservice]`` → ``out_latency_p50_s``: a bracketed qualifier names a peer, not a kind."""
+    return metric.split("[", 1)[0].strip()
+
+
+@lru_cache(maxsize=4)
+def _catalogue_at(path: str) -> Catalogue:
+    return Catalogue.load(path)
+
+
+def default_catalogue() -> Catalogue:
+    """The shipped catalogue, or the file named by ``FAULTLINE_METRIC_CATALOGUE``."""
+    return _catalogue_at(os.environ.get("FAULTLINE_METRIC_CATALOGUE") or str(CATALOGUE_PATH))
+
+
+@dataclass(frozen=True)
+class MetricRoles:
+    """Role resolution for one analysis: declared metadata first, then the catalogue."""
+
+    declared: Mapping[str, MetricInfo]
+    catalogue: Catalogue
+
+    def info(self, metric: str) -> MetricInfo:
+        found = self.declared.get(metric) or self.declared.get(_base_name(metric))
+        return found if found is not None else self.catalogue.lookup(metric)
+
+    @classmethod
+    def default(cls, declared: Mapping[str, MetricInfo] | None = None) -> "MetricRoles":
+        return cls(dict(declared or {}), default_catalogue())
+
+
+def parse_metrics_meta(document: Any, file: str = "metrics_meta.json") -> dict[str, MetricInfo]:
+    """``{"metric": {"role": ..., "unit": ..., "direction": ...}}`` → ``MetricInfo`` per metric name."""
+    if not isinstance(document, dict):
+        raise DetectorError(f"{file}: top level must be an object mapping metric names to {{role, unit}}")
+    out: dict[str, MetricInfo] = {}
+    for name, raw in document.items():
+        if not isinstance(raw, dict):
+            raise DetectorError(f"{file}: {name!r} must map to an object like {{\"role\": \"latency\"}}")
+        out[str(name)] = metric_info(raw, f"{file}: {name}")
+    return out
