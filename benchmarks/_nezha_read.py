@@ -2,9 +2,11 @@
 
 What the files are (checked against the data and Nezha's code and paper, see ``benchmarks/nezha.py``):
 
-* ``metric/<pod>_metric.csv``: one row a minute per pod — cAdvisor pod metrics, Istio pod latencies and the
-  node-exporter metrics of the node the pod runs on (``Node*`` columns; pods on one node repeat the same values).
-* ``metric/front_service.csv``: the frontend's success rate and latency percentiles (Istio, server side).
+* ``metric/<pod>_metric.csv``: one row a minute per pod — cAdvisor pod metrics, the pod's request latencies as a
+  client and as a server, and the node-exporter metrics of the node the pod runs on (``Node*`` columns; pods on one
+  node repeat the same values).
+* ``metric/front_service.csv``: the frontend's success rate and latency percentiles (its P90/P95/P99 equal the
+  frontend pod's ``PodServerLatency*`` columns in every row of both days).
 * ``metric/source_50.csv`` / ``destination_50.csv``: median (p50) request duration per call edge, column
   ``<caller>_<callee>``, as reported by the caller's sidecar (``reporter="source"``) and by the callee's
   (``reporter="destination"``).

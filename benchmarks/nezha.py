@@ -26,8 +26,9 @@ What the converter does, and why:
   ``PodSuccessRate(%)`` is 0 in every row of both days (a broken collector while the frontend reports 100 %), so a
   pod's column that is 0 all day is dropped rather than read as "0 % success". ``Node*`` columns go on the node,
   once: where two pods report one node and one reads 0 while the other does not, the 0 is a failed scrape and is
-  ignored; otherwise the median of the readings (they agree exactly except in ~13 % of the minutes of one node on
-  2022-08-22, by a few percent). ``front_service.csv`` (the frontend's success rate and latency p50–p99) goes on
+  ignored; otherwise the median of the readings. Co-located pods agree exactly except on 33.33.33.115 on
+  2022-08-22, where payment- and productcatalogservice differ in 152 of 1209 minutes (CPU): 121 times one reads 0,
+  the other 31 times by at most 8 %. ``front_service.csv`` (the frontend's success rate and latency p50–p99) goes on
   ``app:frontend``; ``success_rate_pct`` is an errors-role metric whose bad direction is down.
   ``source_50.csv`` / ``destination_50.csv`` are not used by Nezha's code; their columns are ``<caller>_<callee>`` and
   their values are the p50 of Istio's request-duration histogram (values sit exactly at bucket midpoints such as
@@ -43,12 +44,16 @@ What the converter does, and why:
   single minute ``inject minute + 2`` against a fault-free reference; the paper sets every fault to last 3 minutes, so
   that minute is the last full minute inside the fault. Its paper describes the trigger as a k-sigma rule on the
   frontend (success rate below mu - 3 sigma or P90 latency above mu + 3 sigma), which the published code does not
-  run.
+  run; ``metric_threshold/front_service_total.csv`` (success rate, P95, P99 — no P90) is read by no code and does not
+  fit these days (P95 mean 0.24 s there, about 0.76 s in the fault-free hours here), so it is not used. The pod
+  alarms that ``alarm.py`` does run (CPU or memory above 80 %, trace network P90 above 200 ms) describe causes, not
+  the frontend symptom.
 
   - ``nezha`` (default): the alert fires when the frontend sample labelled (injection minute + 2) is measured —
     Nezha's own framing, the same for every case; ``at`` is that sample's measurement time (19–29 s past its
     minute), so the sample Nezha analyses is the last one the engine sees. Two or three samples measured after the
-    injection precede the alert (two when the injection falls late in its minute): 83–146 s after the injection.
+    injection reach the engine, that one included (two when the injection falls late in its minute); the alert
+    fires 83–146 s after the injection.
   - ``ksigma``: the paper's rule, run the way an on-call system could: median and 1.4826·MAD of the frontend's
     success rate and P90 latency over the hour before the injection (whatever of it exists; earlier faults are
     inside, which the robust statistics tolerate), then the first sample measured after the injection and within
@@ -59,11 +64,11 @@ What the converter does, and why:
   ``latency_p90_s`` when both break in one sample), searched up to ``at``; when nothing broke, ``latency_p90_s``.
   ``truth.json`` records what fired, when, and whether the fallback was used.
 * **Window.** ``metrics.csv`` holds every sample of the day from the first one up to ``at`` + 5 minutes (the engine
-  ignores what follows ``at``). ``lookback`` (default 30 minutes): faults follow each other every 7–9 minutes and last 3,
-  so no lookback longer than about 6 minutes is free of earlier faults, and one that short leaves a 4-sample baseline.
-  30 minutes gives about 28 baseline samples of which roughly a third fall inside earlier faults (mostly on other
-  services) — few enough for robust statistics — and stays short against the day's slow load drift. The report
-  counts, per case, the earlier faults inside the lookback and those on the same pod.
+  ignores what follows ``at``). ``lookback`` (default 30 minutes): faults follow each other every 8–9.5 minutes (a few
+  gaps of 17–34) and last 3, so no lookback longer than about 6 minutes is free of earlier faults, and one that short
+  leaves a 4-sample baseline. 30 minutes gives about 28 baseline samples of which roughly a third fall inside earlier
+  faults (mostly on other services) — few enough for robust statistics — and stays short against the day's slow load
+  drift. The report counts, per case, the earlier faults inside the lookback and those on the same pod.
 * **Truth.** ``truth.json``: ``root_causes`` = ``pod:hipster/<inject_pod>``, ``accept`` = ``app:<service>``,
   ``fault`` = ``inject_type``, ``inject_time``/``onset``, ``day``, plus the alert record and the coverage of the trace
   and log minute-files. Case directories are named ``nezha-ob-<day>-<NN>`` so the name carries no hint of the answer.
