@@ -142,8 +142,9 @@ def standardiser(cases: Sequence[CaseRows]) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 1e-9, std, 1.0)
 
 
-def fit(cases: Sequence[CaseRows], lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, mean, std) of the conditional logit fitted on ``cases`` (those with at least one right answer)."""
+def fit(cases: Sequence[CaseRows], lam: float, signed: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, mean, std) of the conditional logit fitted on ``cases`` (those with at least one right answer),
+    each weight within its ``rca.features.EXPECTED_SIGN`` unless ``signed`` is False."""
     usable = [c for c in cases if c.y.any() and len(c.y) > 1]
     mean, std = standardiser(usable)
     per_suite = {}
@@ -170,7 +171,11 @@ def fit(cases: Sequence[CaseRows], lam: float) -> tuple[np.ndarray, np.ndarray, 
             grad -= weight * ((p_pos - p_all) @ z)
         return total, grad
 
-    res = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    from rca.features import EXPECTED_SIGN, FEATURES
+
+    bounds = [(0.0, None) if EXPECTED_SIGN.get(f) == 1 else (None, 0.0) if EXPECTED_SIGN.get(f) == -1 else (None, None)
+              for f in FEATURES] if signed else None
+    res = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
     return res.x, mean, std
 
 
@@ -239,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refresh", action="store_true", help="recompute features (after a detector change)")
     ap.add_argument("--refresh-suites", default="", help="recompute features of these suites only")
     ap.add_argument("--lambda", dest="lam", type=float, default=0.05)
+    ap.add_argument("--sweep", default="", help="comma list of lambdas: print the mean leave-one-dataset-out AC@1 of each")
+    ap.add_argument("--unsigned", action="store_true", help="no sign constraints (for comparison)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="report only; do not write rca/ranker_model.json")
     args = ap.parse_args(argv)
@@ -250,14 +257,23 @@ def main(argv: list[str] | None = None) -> int:
     cases: list[CaseRows] = []
     for s in suites:
         cases += load_features([s], args.refresh or s in refresh_only, args.workers)
-    # real suites each count as one dataset; the generated variants together are one ("generated")
+    # real suites each count as one dataset; each generator is one too (scenarios.py with its re-grids: "generated")
     def dataset(c: CaseRows) -> str:
-        return "generated" if c.suite.startswith("dev") or c.suite == "releases" else c.suite
+        return "generated" if c.suite.startswith("dev") else c.suite
 
     datasets = sorted({dataset(c) for c in cases})
     as_dataset = [CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases]
 
-    w_all, mean, std = fit(as_dataset, args.lam)
+    signed = not args.unsigned
+    if args.sweep:
+        for lam in [float(x) for x in args.sweep.split(",")]:
+            per = []
+            for d in datasets:
+                w_d, m_d, s_d = fit([c for c in as_dataset if c.suite != d], lam, signed)
+                per.append(scores([rank_case(c, w_d, m_d, s_d)[0] for c in as_dataset if c.suite == d])[0])
+            print(f"lambda {lam}: mean LODO AC@1 {np.mean(per):.3f}  " + "  ".join(f"{d} {a:.2f}" for d, a in zip(datasets, per)))
+        return 0
+    w_all, mean, std = fit(as_dataset, args.lam, signed)
     lines = [f"# Ranking model fit ({date.today().isoformat()})", "",
              f"lambda {args.lam}; suites {', '.join(suites)}; datasets {', '.join(datasets)}", "",
              "| suite | cases | in-sample AC@1 | AC@3 | Avg@5 | leave-one-dataset-out AC@1 | AC@3 | Avg@5 |",
@@ -267,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     fold = {}
     for d in datasets:
         train = [c for c in as_dataset if c.suite != d]
-        fold[d] = fit(train, args.lam)
+        fold[d] = fit(train, args.lam, signed)
     for s in suites:
         mine = [c for c in cases if c.suite == s]
         d = dataset(mine[0]) if mine else s

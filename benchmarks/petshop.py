@@ -26,6 +26,9 @@ What the converter does, and why:
 * **Entities.** Every node of ``graph.csv`` and of the metrics becomes an entity ``<kind>:<node name>``, with a kind
   guessed from the AWS resource type (``db``, ``queue``, ``function``, ``workflow``, ``external``, else ``app``).
   ``graph.csv`` rows call columns: each non-zero cell is a ``CALLS`` relation (``QUERIES`` towards a ``db``).
+  The dataset's graph leaves X-Ray's load-balancer nodes (``servi-searc…elb.amazonaws.com_remote``) as leaves; the
+  converter adds the edge from each balancer to the ECS service behind it (``load_balancer_edges``), the service
+  map a user of this application would draw. Peers that read the graph get the same edges.
 * **Metrics.** ``<metric>_<statistic>`` lower-cased, e.g. ``latency_average``, ``latency_p90``,
   ``availability_average``, ``requests_sum``.
 * **Truth.** ``truth.json`` holds ``root_cause.node`` for the benchmark scorer; faultline never reads it.
@@ -41,6 +44,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -100,6 +104,30 @@ def read_graph(path: Path) -> list[tuple[str, str]]:
     return edges
 
 
+ELB_STEM = re.compile(r"^servi-([a-z]{5})\.[a-z0-9-]+\.elb\.amazonaws\.com_remote$", re.IGNORECASE)
+
+
+def load_balancer_edges(nodes: set[str], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """X-Ray records a call through an AWS load balancer as a leaf ``servi-<stem>…elb.amazonaws.com_remote`` node.
+    Behind each balancer runs the ECS service whose name contains the stem (``searc`` → PetSearch, ``lista`` →
+    petlistadoptions, ``payfo`` → payforadoption). The edge balancer → service is added, so the balancer's latency
+    is seen as depending on the service behind it, as it does; a balancer whose service is its own caller (PetSite's
+    ``petsi``) would close a cycle and is left a leaf."""
+    services = sorted(n for n in nodes if "aws::ecs" in n.lower())
+    out = []
+    for node in sorted(nodes):
+        m = ELB_STEM.match(node)
+        if not m:
+            continue
+        stem = m.group(1).lower()
+        targets = [s for s in services if stem in s.lower().replace("_", "")]
+        callers = {a for a, b in edges if b == node}
+        for target in targets:
+            if target not in callers:
+                out.append((node, target))
+    return out
+
+
 def baseline_slice(noissue_times: list[int], window_start: int) -> tuple[int, int, int]:
     """(first, last+1, shift): a contiguous day of normal data ending one step before ``window_start`` by time of day."""
     target_tod = (window_start - STEP) % DAY
@@ -129,6 +157,7 @@ def convert_issue(issue_dir: Path, scenario_dir: Path, out: Path, *, alert: str 
     nodes = {n for n, _ in series} | {n for n, _ in base_series}
     edges = read_graph(scenario_dir / "graph.csv")
     nodes |= {a for a, _ in edges} | {b for _, b in edges}
+    edges += load_balancer_edges(nodes, edges)
     at = times[-1]
     if alert == "fourth":
         # an alert rule that needs two anomalous 5-minute samples fires at the 4th sample of the window

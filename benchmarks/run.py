@@ -130,6 +130,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if "faultline" in methods:
         save("faultline", run_faultline(cases))
+    paper = [m for m in methods if m.startswith("petshop_")]
+    if paper:  # the PetShop paper's own methods, run from its published code (benchmarks/setup_petshop_paper.sh)
+        if args.suite != "petshop":
+            raise SystemExit("petshop_* methods run on the PetShop suite only")
+        py = ROOT / ".venv-petshop" / "bin" / "python"
+        if not py.exists():
+            raise SystemExit(f"{py} missing: run benchmarks/setup_petshop_paper.sh first")
+        cases_dir = Path(args.cases_root) / ("petshop" if args.petshop_alert == "window_end" else f"petshop-{args.petshop_alert}")
+        subprocess.run([str(py), str(ROOT / "benchmarks" / "peers" / "petshop_paper.py"), "--methods", ",".join(paper),
+                        "--out", str(out), "--cases", str(cases_dir), "--split", args.split], check=True)
     peers = [m for m in methods if m in PEER_METHODS]
     for m in peers:  # one subprocess per method: a crash or hang of one peer leaves the others' results
         save(m, run_peers(cases, [m], args.peer_timeout, args.onset))

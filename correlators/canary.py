@@ -6,8 +6,8 @@ rollout are worse than what the old pods of the same service showed before it, a
 the old image. That is Kayenta's canary judge (Mann-Whitney U per metric, new against old instances), run after the
 fact. A rollout whose new pods never report a sample, or crash-loop, is evidence by itself.
 
-The verdict of a rollout is in [0, 1]: ``1 - exp(-effect / 5)`` for the worst metric that moved the bad way and is
-significant, where ``effect`` is the difference of medians in robust sigmas of the reference pods; 0 when nothing
+The verdict of a rollout is in [0, 1]: ``1 - exp(-effect / 5)`` for the worst latency or errors metric that moved
+the bad way and is significant (saturation metrics give a separate ``saturation_verdict``), where ``effect`` is the difference of medians in robust sigmas of the reference pods; 0 when nothing
 failed. A silent rollout gets at least 0.5.
 
 References
@@ -47,6 +47,9 @@ class RolloutFinding:
     worst_metric: str | None = None
     effect: float = 0.0
     pvalue: float = 1.0
+    saturation_verdict: float = 0.0
+    """The same verdict from saturation metrics only (CPU, memory): a new build often just runs a little hotter,
+    so the ranker weighs it apart from latency and errors (``verdict``)."""
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -132,6 +135,7 @@ def judge_rollout(
     reported = any(np.isfinite(v[after_mask]).any() for p in new for v in by_pod.get(p, {}).values())
     silent = crashed or (not reported and any(p in by_pod for p in reference))
     worst: tuple[float, str | None, float] = (0.0, None, 1.0)
+    worst_saturation = 0.0
     metrics = {m for p in new for m in by_pod.get(p, {})}
     for metric in sorted(metrics):
         new_vals = np.concatenate([by_pod[p][metric][after_mask] for p in new if metric in by_pod.get(p, {})])
@@ -163,14 +167,20 @@ def judge_rollout(
         if info.role.value == "traffic" or not info.bad(sign) or effect == 0:
             continue
         p = float(mannwhitneyu(new_vals, ref_vals, alternative="greater" if sign > 0 else "less").pvalue)
-        if p < alpha and abs(effect) > worst[0]:
-            worst = (abs(effect), metric, p)
+        if p >= alpha:
+            continue
+        if info.role.value in ("latency", "errors"):
+            if abs(effect) > worst[0]:
+                worst = (abs(effect), metric, p)
+        else:
+            worst_saturation = max(worst_saturation, abs(effect))
     verdict = 1.0 - math.exp(-worst[0] / 5.0) if worst[1] is not None else 0.0
     if silent:
         verdict = max(verdict, 0.5)
     return RolloutFinding(
         change=change, new_pods=tuple(sorted(new)), reference_pods=tuple(sorted(reference)), verdict=verdict,
         silent=silent, worst_metric=worst[1], effect=worst[0], pvalue=worst[2],
+        saturation_verdict=1.0 - math.exp(-worst_saturation / 5.0),
     )
 
 

@@ -19,9 +19,11 @@ Per series, vectorised over all of them:
    is reported only when it is both large (``score >= threshold``) and significant (``p < alpha``). The rank test
    handles ties, so counts and zeros need no special case: one blip on an idle error rate followed by zeros is not a
    shift; ten non-zero samples after sixty zeros are;
-4. series **constant in the baseline** (idle error rates, counters) have no scale to measure a size against: their
+4. series **constant in the baseline** (idle error rates, idle counters) have no scale to measure a size against: their
    score is the rank test's evidence turned into a normal quantile (``-ndtri(p)``), which grows with how long and
-   how consistently the series left its constant — never a fixed number.
+   how consistently the series left its constant — never a fixed number. The exception are metrics the catalogue
+   declares fault counters (GPU Xid codes, row-remap failures, restarts): any move of an idle one is a fault
+   occurrence, scored like an event (``counter_score``).
 
 Every series keeps its score (``SeriesScores``), significant or not: the ranker reads sizes, not only verdicts.
 Each series' role (saturation / errors / latency / traffic / other) and bad direction come from ``MetricRoles``.
@@ -67,6 +69,8 @@ class DetectConfig:
     max_score: float = 20.0
     """Anomaly scores (what a reader sees, and the severity of evidence) are clipped here: "> 20 sigma" is all a
     reader needs. The ranker reads the unclipped size from ``SeriesScores``."""
+    counter_score: float = 6.0
+    """Score of a declared fault counter (``MetricInfo.events``) leaving its idle baseline: the footing of an event."""
     size_cap: float = 1000.0
     """Standardised residuals are clipped here before averaging, so one wild sample cannot make a shift alone
     while sizes of hundreds of sigmas (a latency from 20 ms to 30 s) still rank above sizes of twenty."""
@@ -214,10 +218,22 @@ def score_series(
     context = min(n_base, max(3, window.shape[1] // 2))
     z_context = model.zscore(values[:, n_base - context:n_base], np.arange(n_base - context, n_base)) / inflate[:, None]
     trace = np.concatenate([z_context, z], axis=1)
+    # declared fault counters (Xid codes, restarts): an idle counter that moves at all records a fault occurrence
+    infos = [roles.info(key.metric) for key in frame.keys]
+    counter = constant & np.array([info.events for info in infos], dtype=bool)
+    if counter.any():
+        with np.errstate(invalid="ignore"):
+            departs = np.isfinite(window) & (np.abs(window - np.nan_to_num(model.level_)[:, None]) > tol[:, None])
+        fired = counter & departs.any(axis=1)
+        first = departs.argmax(axis=1)
+        onset = np.where(fired, first, onset)
+        sign = np.where(fired, np.where(window[np.arange(n), first] > np.nan_to_num(model.level_), 1, -1), sign)
+        score = np.where(fired, np.maximum(score, config.counter_score), score)
+        pvalue = np.where(fired, np.minimum(pvalue, config.alpha / 10), pvalue)
+        significant = significant | fired
     after = np.where(columns >= onset[:, None], window, np.nan)
     current = _nanmedian(after)
     onset_time = np.where(onset >= 0, frame.times[n_base:][np.maximum(onset, 0)], np.nan)
-    infos = [roles.info(key.metric) for key in frame.keys]
     bad = np.array([info.bad(int(s)) for info, s in zip(infos, sign)], dtype=bool)
     return SeriesScores(
         frame=frame, split=split, score=score, sign=sign, onset=onset_time, pvalue=pvalue, significant=significant,

@@ -50,6 +50,9 @@ class MetricInfo:
     unit: str = ""
     direction: str = "both"
     source: str = "default"
+    events: bool = False
+    """A fault counter (GPU Xid, row-remap failures, restarts): any departure from an idle baseline is an occurrence
+    of a fault, like an event, even a single sample — unlike an idle error *rate*, where one blip is noise."""
 
     def bad(self, sign: int) -> bool:
         """Is a move in direction ``sign`` (+1 up, -1 down) a move the bad way?"""
@@ -68,7 +71,8 @@ def metric_info(raw: Mapping[str, Any], source: str) -> MetricInfo:
     direction = str(raw.get("direction", _DEFAULT_DIRECTION[role])).lower()
     if direction not in BAD_DIRECTIONS:
         raise DetectorError(f"{source}: unknown direction {direction!r} (one of {list(BAD_DIRECTIONS)})")
-    return MetricInfo(role=role, unit=str(raw.get("unit", "")), direction=direction, source=source)
+    return MetricInfo(role=role, unit=str(raw.get("unit", "")), direction=direction, source=source,
+                      events=bool(raw.get("events", False)))
 
 
 _DEFAULT_DIRECTION = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from correlators.align import AlignConfig, Correlation, correlate
 from correlators.canary import RolloutFinding, judge_rollouts
-from correlators.changes import changes_from_relations, merge_changes
+from correlators.changes import changes_from_relations, merge_changes, rollouts_from_relations
 from correlators.models import Case, Change, Incident
 from detectors.detect import DetectConfig, Detection, detect_all
 from detectors.models import Event, SeriesFrame
@@ -97,7 +97,9 @@ def prepare(
         roles=roles,
     )
     clock.lap("detect")
-    derived = changes_from_relations(down.relations, incident.start, incident.at)
+    derived = changes_from_relations(down.relations, incident.start, incident.at) + rollouts_from_relations(
+        down.relations, incident.start, incident.at
+    )
     merged = merge_changes([c for c in changes if c.at <= incident.at], derived, down.relations)
     correlation = correlate(down, detection.anomalies, merged, config.align)
     step = detection.scores.split.step_s if detection.scores.split else 60.0

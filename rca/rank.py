@@ -7,6 +7,7 @@ cause among the candidates (the model's softmax), the evidence that put it there
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,13 +15,14 @@ import networkx as nx
 
 from correlators.align import Correlation
 from correlators.canary import RolloutFinding
-from correlators.models import Evidence, Incident
-from detectors.detect import Detection
+from correlators.models import Change, Evidence, Incident
+from detectors.detect import DISPLAY_CLIP, Detection
+from detectors.models import epoch_to_datetime
 from topology.models import Subgraph, entity_kind
 
 from .chain import dependency_graph, fault_chain
 from .features import (
-    FEATURES, candidate_features, change_features, entity_signals, onset_of_symptom,
+    FEATURES, call_edge_owners, candidate_features, change_features, entity_signals, onset_of_symptom,
 )
 from .model import RankingModel, default_model
 from .models import Candidate, ScoreTerms
@@ -62,14 +64,20 @@ def featurize(
 ) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float], nx.DiGraph]:
     """(candidates, their features, the walk's evidence per entity, the dependency graph)."""
     nodes = sorted(subgraph.entity_ids())
+    seen: dict[tuple, Change] = {}
+    for c in [e.change for n in nodes for e in correlation.evidence_for(n) if e.change is not None] + list(
+        correlation.unlinked_changes
+    ):
+        if incident.start <= c.at <= incident.at:
+            seen.setdefault((c.at, c.entity, c.kind, c.before, c.after, c.commit), c)
+    changes_in_window = [seen[k] for k in sorted(seen, key=lambda k: (k[0], k[1], k[2]))]
     graph = dependency_graph(subgraph.relations)
     graph.add_nodes_from(nodes)
     scores = detection.scores
     step = scores.split.step_s if scores.split is not None else (scores.frame.step_s if len(scores.frame.times) else 60.0)
-    signals = entity_signals(scores, detection.anomalies, incident)
+    signals = entity_signals(scores, detection.anomalies, incident, owners=call_edge_owners(scores, graph))
     t_sym = onset_of_symptom(signals, incident.symptom, incident.at)
-    evidence = {n: correlation.evidence_for(n) for n in nodes}
-    changes = change_features(graph, evidence, signals, rollouts, t_sym, step, incident.symptom)
+    changes = change_features(graph, changes_in_window, signals, rollouts, t_sym, step, incident.symptom)
     pool = candidate_pool(subgraph, config)
     loudest = max((signals[n].size for n in signals), default=0.0) or 1.0
     walk_score = {
@@ -116,6 +124,36 @@ def _rollout_evidence(rollouts: Sequence[RolloutFinding]) -> dict[str, list[Evid
     return out
 
 
+def _fmt(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+
+
+def weak_evidence(detection: Detection, owners: Mapping[int, str], min_score: float = 1.5) -> dict[str, Evidence]:
+    """Per entity, its largest shift that did not pass the significance test, as evidence a reader can weigh: a
+    candidate that ranks on sizes and shapes still shows what moved."""
+    scores = detection.scores
+    best: dict[str, int] = {}
+    for i, key in enumerate(scores.frame.keys):
+        if scores.significant[i] or scores.score[i] < min_score or not math.isfinite(scores.onset[i]):
+            continue
+        entity = owners.get(i, key.entity)
+        if entity not in best or scores.score[i] > scores.score[best[entity]]:
+            best[entity] = i
+    out = {}
+    for entity, i in best.items():
+        key = scores.frame.keys[i]
+        size = float(scores.score[i])
+        shown = f"> {DISPLAY_CLIP:.0f}" if size > DISPLAY_CLIP else f"{size:.1f}"
+        out[entity] = Evidence(
+            kind="anomaly", entity=entity, at=epoch_to_datetime(scores.onset[i]), weight=round(0.5 * size / (size + 5.0), 6),
+            summary=(f"{key.metric}{'' if key.entity == entity else f' on {key.entity}'} "
+                     f"{'up' if scores.sign[i] > 0 else 'down'} from {_fmt(scores.level[i])} to {_fmt(scores.current[i])} "
+                     f"(robust z {shown}, below significance: p {scores.pvalue[i]:.2g})"),
+            metric=key.metric, baseline=float(scores.level[i]), current=float(scores.current[i]),
+        )
+    return out
+
+
 def rank(
     subgraph: Subgraph,
     detection: Detection,
@@ -136,9 +174,16 @@ def rank(
     model = config.model or default_model()
     scored = score_candidates(subgraph, detection, correlation, rollouts, incident, config)
     extra = _rollout_evidence(rollouts)
+    weak = weak_evidence(detection, call_edge_owners(detection.scores, scored.graph))
     candidates: list[Candidate] = []
-    for entity, feats, logit, prob in list(zip(scored.entities, scored.features, scored.logits, scored.probabilities))[: config.top_k]:
+    for entity, feats, logit, prob in zip(scored.entities, scored.features, scored.logits, scored.probabilities):
+        if len(candidates) >= config.top_k:
+            break
         evidence = tuple(sorted((*correlation.evidence_for(entity), *extra.get(entity, ())), key=lambda e: -e.weight))
+        if not evidence and entity in weak:
+            evidence = (weak[entity],)
+        if not evidence:
+            continue  # nothing moved on it and no change touched it: nothing a reader could check
         terms = ScoreTerms(
             walk=min(max(feats["walk"], 0.0), 1.0),
             anomaly=min(max(feats["size_rel"], 0.0), 1.0),

@@ -1,77 +1,85 @@
-"""The re-ranking terms on small graphs built to trip a naive ranker: quiet causes under loud dependents, harmless
-rollouts, callers that get loud from retries, an old unrelated restart."""
+"""The ranker on small incidents built to trip a naive ranker: quiet causes under loud dependents, harmless
+rollouts, callers that get loud from retries, an old unrelated restart — with real series, through the model."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from correlators.models import Change
+from detectors.models import Event
 
-from correlators import Change, Incident, correlate
-from detectors import Anomaly
-from rca import rank
-from topology import Entity, Relation, Subgraph
-
-T = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
-
-
-def _sub(relations: list[tuple[str, str, str]], extra: tuple[Relation, ...] = ()) -> Subgraph:
-    rels = tuple(Relation(src=a, kind=k, dst=b) for a, k, b in relations) + extra
-    ids = sorted({r.src for r in rels} | {r.dst for r in rels})
-    return Subgraph(root="app:web", entities=tuple(Entity(id=i, kind=i.split(":")[0]) for i in ids), relations=rels)
-
-
-def _a(entity: str, metric: str, minutes_before: float, score: float, detector: str = "robust_z") -> Anomaly:
-    return Anomaly(entity=entity, metric=metric, onset=T - timedelta(minutes=minutes_before), score=score,
-                   direction="up", detector=detector)
-
-
-def _top(sub: Subgraph, anomalies: list[Anomaly], changes: list[Change] = (), metric: str = "latency_p95_s") -> list[str]:
-    incident = Incident(symptom="app:web", metric=metric, at=T)
-    return [c.entity for c in rank(sub, correlate(sub, anomalies, list(changes)), incident)]
+from .builders import World, services, top
 
 
 def test_quiet_gpu_under_loud_model_endpoint() -> None:
-    sub = _sub([("app:web", "CALLS", "llm:m"), ("llm:m", "RUNS_ON", "pod:vllm-0"), ("pod:vllm-0", "USES", "gpu:g0")])
-    anomalies = [
-        _a("app:web", "latency_p95_s", 5, 20), _a("llm:m", "ttft_p95_s", 6, 20), _a("llm:m", "queue_len", 6, 15),
-        _a("gpu:g0", "xid_errors", 7, 10, detector="step"),
-    ]
-    assert _top(sub, anomalies)[0] == "gpu:g0"
+    w = World(seed=21)
+    w.chain("user:u", "app:web", "llm:m").relate("llm:m", "RUNS_ON", "pod:vllm-0").relate("pod:vllm-0", "USES", "gpu:g0")
+    services(w, ["app:web"])
+    w.noise("llm:m", "ttft_p95_s", 0.4)
+    w.noise("llm:m", "queue_len", 3.0, 0.5)
+    w.noise("gpu:g0", "gpu_util", 80.0, 2.0)
+    w.series[("gpu:g0", "xid_errors")] = 0.0 * w.times
+    w.series[("gpu:g0", "xid_errors")][w.index(149)] = 79.0
+    w.events.append(Event(entity="gpu:g0", reason="XidError", at=w.at(149), message="Xid 79: GPU has fallen off the bus"))
+    w.step("gpu:g0", "gpu_util", 149, -60.0)
+    w.step("llm:m", "ttft_p95_s", 150, 4.0)
+    w.step("llm:m", "queue_len", 150, 30.0)
+    w.step("app:web", "latency_p95_s", 151, 4.0)
+    assert top(w.incident("app:web", "latency_p95_s", 160)) == ["gpu:g0"]
 
 
 def test_harmless_rollout_does_not_beat_the_slow_database() -> None:
-    sub = _sub(
-        [("app:web", "CALLS", "app:rag"), ("app:rag", "QUERIES", "vectordb:v"), ("app:web", "RUNS_ON", "pod:web-0"),
-         ("image:new", "BUILT_FROM", "commit:c1")],
-        extra=(Relation(src="pod:web-0", kind="RUNS", dst="image:new", valid_from=T - timedelta(minutes=12)),),
-    )
-    change = Change(entity="pod:web-0", kind="image_swap", at=T - timedelta(minutes=12), after="image:new", commit="commit:c1")
-    anomalies = [_a("vectordb:v", "query_latency_p95_s", 8, 20), _a("app:rag", "latency_p95_s", 7, 18),
-                 _a("app:web", "latency_p95_s", 6, 15)]
-    ranked = _top(sub, anomalies, [change])
+    w = World(seed=22)
+    w.chain("user:u", "app:web", "app:rag").relate("app:rag", "QUERIES", "vectordb:v")
+    w.relate("app:web", "RUNS_ON", "pod:web-0").relate("pod:web-0", "RUNS", "image:old", end=148)
+    w.relate("pod:web-0", "RUNS", "image:new", start=148).relate("image:new", "BUILT_FROM", "commit:c1")
+    services(w, ["app:web", "app:rag"])
+    w.noise("vectordb:v", "query_latency_p95_s", 0.05)
+    w.noise("pod:web-0", "cpu_usage", 0.3)
+    w.changes.append(Change(entity="pod:web-0", kind="image_swap", at=w.at(148), before="image:old", after="image:new",
+                            commit="commit:c1"))
+    w.step("vectordb:v", "query_latency_p95_s", 152, 1.0)
+    w.step("app:rag", "latency_p95_s", 153, 1.0)
+    w.step("app:web", "latency_p95_s", 154, 1.0)
+    ranked = top(w.incident("app:web", "latency_p95_s", 162), 3)
     assert ranked[0] == "vectordb:v"
-    assert "commit:c1" not in ranked[:2]
+    assert "commit:c1" not in ranked[:2] and "image:new" not in ranked[:2]
 
 
 def test_bad_rollout_beats_the_service_it_slowed() -> None:
-    sub = _sub(
-        [("app:web", "CALLS", "llm:m"), ("llm:m", "RUNS_ON", "pod:vllm-0"), ("image:new", "BUILT_FROM", "commit:c1")],
-        extra=(Relation(src="pod:vllm-0", kind="RUNS", dst="image:new", valid_from=T - timedelta(minutes=9)),),
-    )
-    change = Change(entity="pod:vllm-0", kind="image_swap", at=T - timedelta(minutes=9), after="image:new", commit="commit:c1")
-    anomalies = [_a("llm:m", "ttft_p95_s", 7, 20), _a("app:web", "latency_p95_s", 6, 15)]
-    assert _top(sub, anomalies, [change])[0] in {"image:new", "commit:c1", "pod:vllm-0"}
+    w = World(seed=23)
+    w.chain("user:u", "app:web", "llm:m").relate("llm:m", "RUNS_ON", "pod:vllm-0")
+    w.relate("pod:vllm-0", "RUNS", "image:old", end=151).relate("pod:vllm-0", "RUNS", "image:new", start=151)
+    w.relate("image:new", "BUILT_FROM", "commit:c1")
+    services(w, ["app:web"])
+    w.noise("llm:m", "ttft_p95_s", 0.4)
+    w.noise("pod:vllm-0", "cpu_usage", 2.0)
+    w.changes.append(Change(entity="pod:vllm-0", kind="image_swap", at=w.at(151), before="image:old",
+                            after="image:new", commit="commit:c1"))
+    w.step("llm:m", "ttft_p95_s", 153, 3.0)
+    w.step("app:web", "latency_p95_s", 154, 3.0)
+    assert top(w.incident("app:web", "latency_p95_s", 162))[0] in {"image:new", "commit:c1", "pod:vllm-0"}
 
 
 def test_caller_loud_from_retries_is_not_the_cause() -> None:
-    sub = _sub([("app:web", "CALLS", "app:tools"), ("app:web", "RUNS_ON", "pod:web-0")])
-    anomalies = [_a("app:tools", "error_rate", 8, 20), _a("app:web", "error_rate", 7, 20),
-                 _a("pod:web-0", "cpu_usage", 6, 20)]
-    assert _top(sub, anomalies, metric="error_rate")[0] == "app:tools"
+    w = World(seed=24)
+    w.chain("user:u", "app:web", "app:tools").relate("app:web", "RUNS_ON", "pod:web-0")
+    services(w, ["app:web", "app:tools"])
+    w.noise("pod:web-0", "cpu_usage", 0.3)
+    w.step("app:tools", "error_rate", 150, 0.3)
+    w.step("app:web", "error_rate", 151, 0.3)
+    w.step("pod:web-0", "cpu_usage", 153, 0.6)  # retries heat the caller up after the errors began
+    assert top(w.incident("app:web", "error_rate", 162)) == ["app:tools"]
 
 
 def test_old_recovered_restart_is_not_the_cause() -> None:
-    sub = _sub([("app:web", "CALLS", "app:api"), ("app:api", "RUNS_ON", "pod:api-0"), ("app:web", "RUNS_ON", "pod:web-0"),
-                ("pod:api-0", "SCHEDULED_ON", "node:n1")])
-    anomalies = [_a("pod:web-0", "event:BackOff", 50, 8, detector="event"), _a("node:n1", "cpu_usage", 8, 9),
-                 _a("app:api", "latency_p95_s", 7, 15), _a("app:web", "latency_p95_s", 6, 12)]
-    assert _top(sub, anomalies)[0] == "node:n1"
+    w = World(seed=25)
+    w.chain("user:u", "app:web", "app:api").relate("app:api", "RUNS_ON", "pod:api-0").relate("app:web", "RUNS_ON", "pod:web-0")
+    w.relate("pod:api-0", "SCHEDULED_ON", "node:n1")
+    services(w, ["app:web", "app:api"])
+    w.noise("node:n1", "cpu_usage", 0.3)
+    w.noise("pod:api-0", "cpu_usage", 0.2)
+    w.events.append(Event(entity="pod:web-0", reason="BackOff", at=w.at(112)))
+    w.step("node:n1", "cpu_usage", 150, 0.65)
+    w.step("pod:api-0", "cpu_usage", 150, -0.1)
+    w.step("app:api", "latency_p95_s", 151, 0.8)
+    w.step("app:web", "latency_p95_s", 152, 0.8)
+    assert top(w.incident("app:web", "latency_p95_s", 162)) == ["node:n1"]

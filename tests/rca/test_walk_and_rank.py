@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import numpy as np
 import pytest
 
-from correlators import Incident, correlate
-from detectors import Anomaly
-from rca import WalkConfig, WalkDidNotConverge, ac_at_k, avg_at_k, random_walk_reference, random_walk_with_restart, rank, solved_at
-from topology import Entity, Relation, Subgraph
+from rca import WalkConfig, WalkDidNotConverge, ac_at_k, analyze, avg_at_k, random_walk_reference, random_walk_with_restart, solved_at
+from rca.features import FEATURES
 
-T = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
+from .builders import World, services
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -33,36 +29,34 @@ def test_walk_non_convergence_is_a_named_error() -> None:
         random_walk_with_restart(nodes, [("app:a", "app:b")], {"app:b": 1.0}, "app:a", WalkConfig(max_iter=1))
 
 
-def _chain_graph() -> Subgraph:
-    ids = ["user:u", "app:web", "app:api", "vectordb:db", "node:n1"]
-    relations = (
-        Relation(src="user:u", kind="CALLS", dst="app:web"),
-        Relation(src="app:web", kind="CALLS", dst="app:api"),
-        Relation(src="app:api", kind="QUERIES", dst="vectordb:db"),
-        Relation(src="app:api", kind="RUNS_ON", dst="node:n1"),
-    )
-    return Subgraph(root="app:web", entities=tuple(Entity(id=i, kind=i.split(":")[0]) for i in ids), relations=relations)
-
-
-def _anomaly(entity: str, minutes_before: float, score: float) -> Anomaly:
-    return Anomaly(entity=entity, metric="latency", onset=T - timedelta(minutes=minutes_before), score=score, direction="up", detector="t")
+def _chain_world() -> World:
+    w = World(seed=11)
+    w.chain("user:u", "app:web", "app:api").relate("app:api", "QUERIES", "vectordb:db").relate("app:api", "RUNS_ON", "node:n1")
+    services(w, ["app:web", "app:api"])
+    w.noise("vectordb:db", "query_latency_p95_s", 0.05)
+    w.noise("node:n1", "cpu_usage", 0.4)
+    return w
 
 
 def test_deepest_earliest_anomaly_wins_and_chain_reaches_symptom() -> None:
-    sub = _chain_graph()
-    anomalies = [_anomaly("app:web", 8, 30), _anomaly("app:api", 9, 30), _anomaly("vectordb:db", 10, 25)]
-    incident = Incident(symptom="app:web", at=T)
-    candidates = rank(sub, correlate(sub, anomalies, []), incident, impacted=["user:u"])
-    assert candidates[0].entity == "vectordb:db"
-    assert candidates[0].chain.entities == ["vectordb:db", "app:api", "app:web", "user:u"]
-    assert candidates[0].evidence and candidates[0].evidence[0].metric == "latency"
-    assert all(c.evidence for c in candidates)  # nothing unexplained
+    w = _chain_world()
+    w.step("vectordb:db", "query_latency_p95_s", 150, 0.5)
+    w.step("app:api", "latency_p95_s", 151, 0.6)
+    w.step("app:web", "latency_p95_s", 152, 0.6)
+    analysis = analyze(w.incident("app:web", "latency_p95_s", 160))
+    top = analysis.candidates[0]
+    assert top.entity == "vectordb:db"
+    assert top.chain.entities == ["vectordb:db", "app:api", "app:web", "user:u"]
+    assert top.evidence and top.evidence[0].metric == "query_latency_p95_s"
+    assert all(c.evidence for c in analysis.candidates)  # nothing unexplained
+    assert 0.0 < top.probability <= 1.0 and set(top.features) == set(FEATURES)
 
 
 def test_symptom_alone_when_nothing_beneath_is_wrong() -> None:
-    sub = _chain_graph()
-    candidates = rank(sub, correlate(sub, [_anomaly("app:web", 5, 20)], []), Incident(symptom="app:web", at=T))
-    assert [c.entity for c in candidates] == ["app:web"]
+    w = _chain_world()
+    w.step("app:web", "latency_p95_s", 150, 0.6)
+    ranked = [c.entity for c in analyze(w.incident("app:web", "latency_p95_s", 160)).candidates]
+    assert ranked[0] == "app:web"
 
 
 def test_accuracy_metrics() -> None:
