@@ -158,7 +158,8 @@ def bad_rollout(sc: Scene, stack: Stack, t0: int) -> Fault:
         cpu[t0 + delay :] *= float(rng.uniform(0.75, 1.25))
     level = float(rng.uniform(0.7, 1.2))
     seeds = {p: Impact(sc.ramp(t0 + delay, int(rng.integers(1, 5)), level), np.zeros(sc.n)) for p in pods}
-    return Fault("bad_rollout", seeds, [image], [commit, *pods], t0)
+    # the rolled-out service is a right answer too: "the rollout of <service>" is what an on-call engineer reverts
+    return Fault("bad_rollout", seeds, [image], [commit, target, *pods], t0)
 
 
 XID_MESSAGES = (

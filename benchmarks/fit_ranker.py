@@ -142,7 +142,9 @@ def standardiser(cases: Sequence[CaseRows]) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 1e-9, std, 1.0)
 
 
-def fit(cases: Sequence[CaseRows], lam: float, signed: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit(
+    cases: Sequence[CaseRows], lam: float, signed: bool = True, names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weights, mean, std) of the conditional logit fitted on ``cases`` (those with at least one right answer),
     each weight within its ``rca.features.EXPECTED_SIGN`` unless ``signed`` is False."""
     usable = [c for c in cases if c.y.any() and len(c.y) > 1]
@@ -171,10 +173,10 @@ def fit(cases: Sequence[CaseRows], lam: float, signed: bool = True) -> tuple[np.
             grad -= weight * ((p_pos - p_all) @ z)
         return total, grad
 
-    from rca.features import EXPECTED_SIGN, FEATURES
+    from rca.features import EXPECTED_SIGN, FEATURES  # noqa: F811
 
     bounds = [(0.0, None) if EXPECTED_SIGN.get(f) == 1 else (None, 0.0) if EXPECTED_SIGN.get(f) == -1 else (None, None)
-              for f in FEATURES] if signed else None
+              for f in (names or FEATURES)] if signed else None
     res = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
     return res.x, mean, std
 
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lambda", dest="lam", type=float, default=0.05)
     ap.add_argument("--sweep", default="", help="comma list of lambdas: print the mean leave-one-dataset-out AC@1 of each")
     ap.add_argument("--unsigned", action="store_true", help="no sign constraints (for comparison)")
+    ap.add_argument("--drop", default="", help="comma list of features left out of the model")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="report only; do not write rca/ranker_model.json")
     args = ap.parse_args(argv)
@@ -253,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     from rca.model import MODEL_PATH
 
     suites = [s for s in args.suites.split(",") if s]
+    dropped = [f for f in args.drop.split(",") if f]
+    used = [f for f in FEATURES if f not in dropped]
+    keep = [FEATURES.index(f) for f in used]
     refresh_only = {s for s in args.refresh_suites.split(",") if s}
     cases: list[CaseRows] = []
     for s in suites:
@@ -262,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         return "generated" if c.suite.startswith("dev") else c.suite
 
     datasets = sorted({dataset(c) for c in cases})
+    cases = [CaseRows(c.suite, c.case, c.fault, c.entities, c.x[:, keep], c.y) for c in cases]
     as_dataset = [CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases]
 
     signed = not args.unsigned
@@ -269,11 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         for lam in [float(x) for x in args.sweep.split(",")]:
             per = []
             for d in datasets:
-                w_d, m_d, s_d = fit([c for c in as_dataset if c.suite != d], lam, signed)
+                w_d, m_d, s_d = fit([c for c in as_dataset if c.suite != d], lam, signed, used)
                 per.append(scores([rank_case(c, w_d, m_d, s_d)[0] for c in as_dataset if c.suite == d])[0])
             print(f"lambda {lam}: mean LODO AC@1 {np.mean(per):.3f}  " + "  ".join(f"{d} {a:.2f}" for d, a in zip(datasets, per)))
         return 0
-    w_all, mean, std = fit(as_dataset, args.lam, signed)
+    w_all, mean, std = fit(as_dataset, args.lam, signed, used)
     lines = [f"# Ranking model fit ({date.today().isoformat()})", "",
              f"lambda {args.lam}; suites {', '.join(suites)}; datasets {', '.join(datasets)}", "",
              "| suite | cases | in-sample AC@1 | AC@3 | Avg@5 | leave-one-dataset-out AC@1 | AC@3 | Avg@5 |",
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     fold = {}
     for d in datasets:
         train = [c for c in as_dataset if c.suite != d]
-        fold[d] = fit(train, args.lam, signed)
+        fold[d] = fit(train, args.lam, signed, used)
     for s in suites:
         mine = [c for c in cases if c.suite == s]
         d = dataset(mine[0]) if mine else s
@@ -309,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     kx, ky = isotonic(p_arr, r_arr)
     calibrated = np.interp(p_arr, kx, ky)
     lines += ["", "Weights (standardised features):", "", "| feature | weight |", "|---|---|"]
-    lines += [f"| {f} | {w:+.3f} |" for f, w in sorted(zip(FEATURES, w_all), key=lambda t: -abs(t[1]))]
+    lines += [f"| {f} | {w:+.3f} |" for f, w in sorted(zip(used, w_all), key=lambda t: -abs(t[1]))]
     lines += ["", "Reliability of the calibrated confidence (leave-one-dataset-out predictions; the isotonic map is",
               "fitted on these same predictions, so this table is optimistic by construction):", ""]
     for s in suites:
@@ -332,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         from rca.model import Calibration, RankingModel
 
         model = RankingModel(
-            features=FEATURES, weights=w_all, mean=mean, std=std,
+            features=tuple(used), weights=w_all, mean=mean, std=std,
             calibration=Calibration(tuple(kx), tuple(ky), len(lodo_p)),
             version=f"{date.today().isoformat()}.1", fitted_on=tuple(f"{s} ({len([c for c in cases if c.suite == s])} cases)" for s in suites),
         )

@@ -11,7 +11,8 @@ the call graph itself (random layered microservices, 6–14 services, 2–3 repl
 Every rollout replaces its pods: new pods (new names) start running the new image, staggered by 30 s, and the old
 pods stop a minute later (their relations close, their series end). Samples are 1-min; 4 hours of history.
 
-Truth: the bad release's new image (``root_causes``); its commit and new pods are accepted.
+Truth: the bad release's new image (``root_causes``); its commit, the rolled-out service and its new pods are
+accepted (the rollout of that service is what an on-call engineer reverts).
 
 Seeds: ``DEV`` (2000–2039) for fitting, ``HELDOUT`` (3000–3039) for reporting only.
 
@@ -307,7 +308,8 @@ def generate(seed: int) -> tuple[Builder, dict, dict]:
     alert = t_bad + STEP * int(rng.integers(3, 8))
     incident = {"symptom": "app:frontend", "metric": sym_metric, "at": iso(alert), "lookback": "60m",
                 "title": f"frontend {sym_metric} above its SLO"}
-    truth = {"root_causes": [bad.new_image], "accept": [bad.commit, *bad.new_pods], "fault": f"release_{effect}",
+    truth = {"root_causes": [bad.new_image], "accept": [bad.commit, b.sid(bad.service), *bad.new_pods],
+             "fault": f"release_{effect}",
              "seed": seed, "onset": iso(t_bad), "bad_is_latest": bad is releases[-1],
              "releases": [{"service": r.service, "at": iso(r.at), "bad": r.bad, "record": r.record} for r in releases]}
     return b, {"metrics": metrics, "incident": incident}, truth

@@ -53,7 +53,9 @@ class RolloutFinding:
 
     @property
     def entities(self) -> tuple[str, ...]:
-        ids = [self.change.entity, *(x for x in (self.change.after, self.change.commit) if x), *self.new_pods]
+        """What the verdict speaks for: the change's artifacts (new image, commit) and the changed entity. The new
+        pods only carried the release; their own trouble is their own evidence."""
+        ids = [self.change.entity, *(x for x in (self.change.after, self.change.commit) if x)]
         return tuple(dict.fromkeys(ids))
 
     @property

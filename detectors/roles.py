@@ -20,7 +20,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -143,14 +143,21 @@ def default_catalogue() -> Catalogue:
 
 @dataclass(frozen=True)
 class MetricRoles:
-    """Role resolution for one analysis: declared metadata first, then the catalogue."""
+    """Role resolution for one analysis: declared metadata first, then the catalogue (memoised per name: a fleet
+    has thousands of series but a few dozen metric names)."""
 
     declared: Mapping[str, MetricInfo]
     catalogue: Catalogue
+    _memo: dict[str, MetricInfo] = field(default_factory=dict, compare=False, repr=False)
 
     def info(self, metric: str) -> MetricInfo:
+        known = self._memo.get(metric)
+        if known is not None:
+            return known
         found = self.declared.get(metric) or self.declared.get(_base_name(metric))
-        return found if found is not None else self.catalogue.lookup(metric)
+        info = found if found is not None else self.catalogue.lookup(metric)
+        self._memo[metric] = info
+        return info
 
     @classmethod
     def default(cls, declared: Mapping[str, MetricInfo] | None = None) -> "MetricRoles":

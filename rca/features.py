@@ -43,6 +43,8 @@ Names and meanings (``FEATURES`` fixes the order the model's weights follow):
                    and timeouts follow their cause)
 ``root_score``     relative severity × unexplained × coherence × (1 − later / 2): the hand-built ranker's core
                    term (``precedence_terms``), now one weighed feature among the others
+``root_timed``     ``root_score`` when onset order is informative (``timing_informative``), else 0
+``lead_timed``     ``lead`` likewise
 ``lead``           how many samples its onset precedes the onsets above it (clipped ±5, /5)
 ``earliest``       1 when its onset is the earliest of all significant entities (within one sample)
 ``change``         it is what a change put in (new image, commit; or the changed entity of a change without them),
@@ -75,7 +77,7 @@ from detectors.models import Anomaly
 FEATURES: tuple[str, ...] = (
     "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "traffic", "event", "corr", "match_size", "match_rel", "match_corr",
     "match_deepest",
-    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
+    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
     "silent_rollout", "walk",
 )
 
@@ -84,7 +86,7 @@ EXPECTED_SIGN: dict[str, int] = {
         "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "event", "corr",
         "match_size", "match_rel", "match_corr", "match_deepest", "deepest", "excess", "above", "explains", "lead",
         "earliest", "change", "change_recent", "canary", "canary_saturation", "silent_rollout", "walk",
-        "unexplained", "coherence", "root_score",
+        "unexplained", "coherence", "root_score", "root_timed", "lead_timed",
     )},
     **{f: -1 for f in ("below", "below_corr", "explained", "later")},
 }
@@ -284,8 +286,9 @@ def change_features(
 
     A change is *confirmed* when one of its carriers (the changed entity, the pods running its new image, their
     services) shows a significant shift starting between ``skew`` before the change and ``confirm`` after it; the
-    confirmation is that shift's size relative to the loudest shift of the incident, discounted with the delay, so a
-    harmless rollout next to a loud real fault confirms little. ``change`` credits the change's artifacts (new image,
+    confirmation is that shift's size relative to the loudest shift of the incident, discounted with the delay and by
+    any trouble beneath the carrier that started first (the new pods sit on a hogged node), so a harmless rollout
+    next to a loud real fault confirms little. ``change`` credits the change's artifacts (new image,
     commit; or the changed entity for a change without them), ``carrier`` the entities that carried it.
     """
     skew = max(2 * step_s, 120.0)
@@ -297,6 +300,10 @@ def change_features(
     for ch in changes:
         at = ch.at.timestamp()
         carriers = change_carriers(ch, graph)
+        involved = carriers | change_artifacts(ch)
+        for c in list(carriers):
+            if c in graph:
+                involved |= {d for d in graph.successors(c) if d.startswith(("image:", "commit:"))}
         confirmation = 0.0
         for c in carriers:
             s = signals.get(c)
@@ -304,7 +311,13 @@ def change_features(
                 continue
             if at - skew <= s.onset <= at + confirm:
                 proximity = math.exp(-max(s.onset - at, 0.0) / confirm)
-                confirmation = max(confirmation, (s.significant_size / loudest) * (0.5 + 0.5 * proximity))
+                # trouble beneath the carrier that started first (a hogged node under the new pods) explains it
+                # better than the change does
+                other = max((signals[d].strength for d in (nx.descendants(graph, c) if c in graph else ())
+                             if d not in involved and d in signals and signals[d].strength_onset is not None
+                             and signals[d].strength_onset <= s.onset + skew), default=0.0)
+                confirmation = max(confirmation,
+                                   (s.significant_size / loudest) * (0.5 + 0.5 * proximity) * (1.0 - other))
         confirmation = min(confirmation, 1.0)
         for a in change_artifacts(ch):
             change[a] = max(change.get(a, 0.0), confirmation)
@@ -388,6 +401,15 @@ def precedence_terms(
     return Precedence(unexplained=unexplained, coherence=coherence, later=later)
 
 
+def timing_informative(signals: Mapping[str, EntitySignals], step_s: float, strong: float = 0.3) -> float:
+    """1 when the incident's trouble started at different samples on different entities (the onsets of entities
+    with strength above ``strong`` span at least two samples), else 0. On 5-minute data, or when a fault was already
+    running when the window opened, everything "starts" at once and onset order says nothing; the ``*_timed``
+    features then fall silent instead of ranking on ties."""
+    onsets = [x.strength_onset for x in signals.values() if x.strength_onset is not None and x.strength >= strong]
+    return 1.0 if onsets and max(onsets) - min(onsets) >= 2 * step_s - 1e-9 else 0.0
+
+
 def candidate_features(
     nodes: Iterable[str],
     graph: nx.DiGraph,
@@ -413,6 +435,7 @@ def candidate_features(
     t_sym = sig[symptom].strength_onset if symptom in sig and sig[symptom].strength_onset is not None else (
         max(soft_onsets) if soft_onsets else 0.0)
     prec = precedence_terms(nodes, graph, sig, symptom, t_sym, step_s)
+    timing = timing_informative(sig, step_s)
     best_strength = max((x.strength for x in sig.values()), default=0.0) or 1.0
     out: dict[str, dict[str, float]] = {}
     for n in nodes:
@@ -464,6 +487,9 @@ def candidate_features(
             "later": prec.later[n],
             "root_score": (s.strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
             * (1.0 - 0.5 * prec.later[n]),
+            "root_timed": timing * (s.strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
+            * (1.0 - 0.5 * prec.later[n]),
+            "lead_timed": timing * lead,
             "explains": explains,
             "lead": lead,
             "earliest": 1.0 if s.onset is not None and first is not None and s.onset <= first + step_s else 0.0,

@@ -91,5 +91,5 @@ def test_canary_verdicts_reach_every_entity_of_the_rollout() -> None:
     finding = RolloutFinding(change=Change(entity="app:api", kind="rollout", at=at, after="image:v2", commit="commit:c"),
                              new_pods=("pod:api-2",), reference_pods=("pod:api-1",), verdict=0.8, silent=True)
     out = change_features(graph(("app:api", "pod:api-2")), [], {}, [finding], T, 60.0, "app:web")
-    assert out.canary == {"app:api": 0.8, "image:v2": 0.8, "commit:c": 0.8, "pod:api-2": 0.8}
+    assert out.canary == {"app:api": 0.8, "image:v2": 0.8, "commit:c": 0.8}
     assert out.silent == frozenset(out.canary)
