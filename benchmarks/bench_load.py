@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.path.insert(0, str(ROOT))
     from api.demo import build_demo_case
-    from tests.servers.pagerduty import FakePagerDuty, _make_handler, _Validator, load_note_schema
+    from tests.servers.pagerduty import FakePagerDuty, _make_handler, _Validator
     from http.server import ThreadingHTTPServer
 
     workdir = Path(tempfile.mkdtemp(prefix="faultline-load-"))
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = build_plan(symptoms, at, groups=args.alert_groups, pd_incidents=args.pd_incidents, seed=args.seed)
 
     fake = FakePagerDuty(token="pd-bench-token")
-    pd_server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake, _Validator(load_note_schema())))
+    pd_server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake, _Validator()))
     pd_server.daemon_threads = True
     fake.base_url = f"http://127.0.0.1:{pd_server.server_address[1]}"
     threading.Thread(target=pd_server.serve_forever, daemon=True).start()
