@@ -96,6 +96,7 @@ class InsightRunner:
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queued_seen = 0
+        self._user_errors: tuple[type[Exception], ...] = ()
 
     # -- lifecycle --------------------------------------------------------------------------------------------------
     async def start(self) -> int:
@@ -103,6 +104,9 @@ class InsightRunner:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="insight")
+        # resolved once, off the loop: the first call imports the analysis packages (~1 s) and would stall the loop
+        # inside an ``except`` clause, long enough for a timed-out analysis to slip through as finished
+        self._user_errors = await asyncio.to_thread(user_facing_errors)
         if not self.db.shared:  # one process per SQLite file: whoever held its leases is gone
             await asyncio.to_thread(self.insights.release_leases)
         resumed = await asyncio.to_thread(self.insights.unfinished)
@@ -209,7 +213,7 @@ class InsightRunner:
             await self._failed(record, f"analysis did not finish within {self.timeout_s:g} s", "timeout")
         except TRANSIENT_ERRORS as exc:
             await self._retry_later(record, exc)
-        except user_facing_errors() as exc:
+        except self._user_errors as exc:
             await self._failed(record, str(exc), type(exc).__name__)
         except ApiError as exc:
             await self._failed(record, str(exc), type(exc).__name__)
