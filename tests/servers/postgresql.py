@@ -78,66 +78,87 @@ def _bin_dir() -> Path | None:
     return None
 
 
-def _as_owner(command: list[str]) -> tuple[list[str], dict[str, str]]:
+def _as_owner(command: list[str]) -> list[str]:
     """Run as the postgres system user when we are root (initdb and postgres refuse root)."""
     if os.geteuid() != 0:
-        return command, {}
+        return command
     runuser = shutil.which("runuser")
     if runuser is None:
-        unavailable("running as root and runuser is missing: cannot start PostgreSQL as a non-root user")
-    return [runuser, "-u", "postgres", "--", *command], {}
+        raise PostgresUnavailable("running as root and runuser is missing: cannot start PostgreSQL as non-root")
+    return [runuser, "-u", "postgres", "--", *command]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL could not be started here (binaries, user, initdb or start-up failed)."""
+
+
+def start_postgres() -> PostgresServer:
+    """initdb + postgres on a free 127.0.0.1 port (also used by ``benchmarks/bench_replicas.py``)."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        unavailable("PostgreSQL server binaries not installed (run .ci/services/postgresql.sh)")
+        raise PostgresUnavailable("PostgreSQL server binaries not installed (run .ci/services/postgresql.sh)")
     try:
         import psycopg
-    except ImportError:
-        unavailable("psycopg is not installed (pip install -e '.[test]')")
+    except ImportError as exc:
+        raise PostgresUnavailable("psycopg is not installed (pip install -e '.[test]')") from exc
     root = Path(tempfile.mkdtemp(prefix="faultline-pg-"))
     server = PostgresServer(port=free_port(), password=secrets.token_hex(12), root=root)
     (root / "pwfile").write_text(server.password + "\n", encoding="utf-8")
+    owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
-        except KeyError:
-            unavailable("running as root and there is no 'postgres' user (run .ci/services/postgresql.sh)")
+        except KeyError as exc:
+            raise PostgresUnavailable("running as root and there is no 'postgres' user "
+                                      "(run .ci/services/postgresql.sh)") from exc
         for path in (root, root / "pwfile"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
     os.chmod(root, 0o700)
     data = root / "data"
-    command, _ = _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(root / "pwfile"),
-                            "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8",
-                            "--locale=C.UTF-8", "--no-instructions"])
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(_as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--pwfile",
+                                     str(root / "pwfile"), "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+                                     "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]),
+                          capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        unavailable(f"initdb failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
-    command, _ = _as_owner([str(bin_dir / "postgres"), "-D", str(data), "-p", str(server.port),
-                            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}",
-                            "-c", "max_connections=200", "-c", "logging_collector=off"])
+        shutil.rmtree(root, ignore_errors=True)
+        raise PostgresUnavailable(f"initdb failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
+    command = _as_owner([str(bin_dir / "postgres"), "-D", str(data), "-p", str(server.port),
+                         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}",
+                         "-c", "max_connections=200", "-c", "logging_collector=off"])
     with (root / "postgres.log").open("wb") as log:
-        if os.geteuid() == 0:
-            os.chown(root / "postgres.log", pwd.getpwnam("postgres").pw_uid, -1)
+        if owner is not None:
+            os.chown(root / "postgres.log", owner.pw_uid, -1)
         server.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if server.process.poll() is not None:
-                unavailable(f"postgres exited with {server.process.returncode}: {server.log()[-2000:]}")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        problem = None
+        if server.process.poll() is not None:
+            problem = f"postgres exited with {server.process.returncode}: {server.log()[-2000:]}"
+        else:
             try:
                 with psycopg.connect(server.url(), connect_timeout=2):
-                    break
+                    return server
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    unavailable(f"postgres did not accept connections within {START_TIMEOUT_S} s: {server.log()[-2000:]}")
-                time.sleep(0.2)
+                    problem = f"postgres did not accept connections within {START_TIMEOUT_S} s: {server.log()[-2000:]}"
+        if problem is not None:
+            server.stop()
+            shutil.rmtree(root, ignore_errors=True)
+            raise PostgresUnavailable(problem)
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        unavailable(str(exc))
+    try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture
