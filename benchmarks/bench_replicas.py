@@ -32,6 +32,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds (user + system, reaped children included) of a process and all its descendants, from /proc: on a
+    machine shared with other work, wall-clock webhooks/s depends on the neighbours, CPU per webhook does not."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(f) for f in fields[11:15]) / ticks
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def _pg_fetch(url: str) -> Any:
     import psycopg
 
@@ -64,10 +89,13 @@ def run_once(replicas: int, args: argparse.Namespace, pg: Any, workdir: Path, ca
         per = max(args.connections // replicas, args.threads)
         commands = [["wrk", "-t", str(args.threads), "-c", str(per), "-d", f"{args.duration}s", "--timeout", "10s",
                      "-s", str(script), base] for _, base in servers]
+        cpu_before = [tree_cpu_s(p.pid) for p, _ in servers] + [tree_cpu_s(pg.process.pid)]
         started = time.monotonic()
         runs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
         outputs = [r.communicate(timeout=args.duration + 60) for r in runs]
         wall = time.monotonic() - started
+        cpu_after = [tree_cpu_s(p.pid) for p, _ in servers] + [tree_cpu_s(pg.process.pid)]
+        cpu = [round(b - a, 1) for a, b in zip(cpu_before, cpu_after)]
         loads = []
         for out, err in outputs:
             line = next((x for x in out.splitlines() if x.startswith("BENCH-JSON ")), None)
@@ -85,7 +113,9 @@ def run_once(replicas: int, args: argparse.Namespace, pg: Any, workdir: Path, ca
             "per_replica_per_s": [round(x["answered"] / (x["duration_us"] / 1e6), 1) for x in loads],
             "latency_ms_p50": [round(x["latency_us"]["p50"] / 1000, 1) for x in loads],
             "latency_ms_p99": [round(x["latency_us"]["p99"] / 1000, 1) for x in loads],
-            "errors": [x["errors"] for x in loads], "wall_s": round(wall, 1), "drain_after_burst_s": round(drain_s, 1),
+            "errors": [x["errors"] for x in loads], "wall_s": round(wall, 1),
+            "burst_cpu_s": {"replicas": cpu[:-1], "postgresql": cpu[-1]},
+            "webhooks_per_replica_cpu_s": round(answered / max(sum(cpu[:-1]), 1e-9), 1), "drain_after_burst_s": round(drain_s, 1),
             **audit(fetch, plan, fake),
         }
         if ok != answered or any(v for x in loads for v in x["errors"].values()):
@@ -129,17 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     at = datetime.fromisoformat(incident["at"].replace("Z", "+00:00")).astimezone(timezone.utc)
     plan = build_plan([incident["symptom"]], at, groups=args.alert_groups, pd_incidents=args.pd_incidents,
                       seed=args.seed)
+    load_before = [round(x, 1) for x in os.getloadavg()]
     pg = start_postgres()
     try:
         runs = [run_once(int(n), args, pg, workdir, case_dir, plan) for n in args.replicas.split(",")]
     finally:
         pg.stop()
         shutil.rmtree(pg.root, ignore_errors=True)
-    load1 = os.getloadavg()
+    load1 = os.getloadavg()  # 1, 5, 15 min: what else the machine was doing
     result = {
         "command": " ".join(["python -m benchmarks.bench_replicas", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, {platform_summary()}", "load_average_after": [round(x, 1) for x in load1],
+        "machine": f"{os.cpu_count()} cores, {platform_summary()}", "load_average_before": load_before,
+        "load_average_after": [round(x, 1) for x in load1],
         "distinct_deliveries": len(plan.deliveries), "runs": runs,
     }
     if len(runs) >= 2 and runs[0]["webhooks_per_s"]:

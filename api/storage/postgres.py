@@ -81,7 +81,6 @@ class PostgresDatabase(SqlDatabase):
         if self._pool is not None:
             return self
         try:
-            import psycopg
             from psycopg.rows import dict_row
             from psycopg_pool import ConnectionPool
         except ImportError as exc:  # pragma: no cover - psycopg is a runtime dependency
@@ -91,7 +90,7 @@ class PostgresDatabase(SqlDatabase):
                               name="faultline-store")
         try:
             pool.open(wait=True, timeout=self.timeout_s)
-        except (psycopg.Error, Exception) as exc:  # PoolTimeout is not a psycopg.Error
+        except Exception as exc:  # psycopg.Error, or the pool's PoolTimeout (not a psycopg.Error)
             pool.close()
             raise StorageError(f"cannot open insight store {self.where}: {exc}") from exc
         self._pool = pool
