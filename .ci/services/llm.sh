@@ -7,7 +7,7 @@
 #   1. ../shared/wheels/ beside the checkout (this workspace's prebuilt wheel; a user's clone has no such folder);
 #   2. ~/.cache/faultline/wheels/ (built by an earlier run of this script);
 #   3. PyPI: the sdist built once for CPU (portable AVX2 flags, no -march=native) and the wheel kept in (2).
-#      Measured on the 2-core box: ~25 min the first time (see README "Fresh clone"); seconds on every later run.
+#      Measured on the 2-core box at load average 8-13: 1490 s wall (~8 CPU-min) the first time; seconds later.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -49,7 +49,7 @@ if WHEEL="$(find_wheel "$SHARED_DIR")"; then
 elif WHEEL="$(find_wheel "$CACHE_DIR")"; then
   echo "llm: using cached $WHEEL"
 else
-  echo "llm: no prebuilt llama-cpp-python $VERSION wheel; building it from its PyPI source once (CPU only, ~25 min on 2 cores)"
+  echo "llm: no prebuilt llama-cpp-python $VERSION wheel; building it from its PyPI source once (CPU only; ~25 min measured on a loaded 2-core machine)"
   mkdir -p "$CACHE_DIR"
   BUILD_DIR="$(mktemp -d)"
   trap 'rm -rf "$BUILD_DIR"' EXIT
