@@ -85,10 +85,13 @@ class IncidentRepository:
         return _record(rows[0])
 
     def find_open(self, source: str, external_key: str) -> IncidentRecord | None:
-        rows = self.db.query(
-            "SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL", (source, external_key)
-        )
-        return _record(rows[0]) if rows else None
+        """The open incident for the key. Takes the key's lock (held to the end of the caller's transaction), so a
+        read-merge-write of its details by one replica cannot interleave with another's."""
+        with self.db.transaction() as conn:
+            self.db.lock_key(conn, f"incident:{source}:{external_key}")
+            row = conn.execute("SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL",
+                               (source, external_key)).fetchone()
+        return _record(row) if row is not None else None
 
     def page(self, *, limit: int, before_seq: int | None = None, status: str | None = None) -> list[IncidentRecord]:
         rows = self.db.newest_first("incidents", "*", limit=limit, before_seq=before_seq, status=status)

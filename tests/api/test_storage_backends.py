@@ -166,3 +166,31 @@ def test_bad_urls_and_passwords_are_clear_errors(postgres_url: str, tmp_path: Pa
     assert "not-the-password" not in str(caught.value) and "***" in str(caught.value)
     with pytest.raises(StorageError, match="use postgresql://"):
         database_for("mysql://x@y/z", tmp_path)
+
+
+@pytest.mark.integration
+def test_read_merge_write_of_one_incident_is_serialised_across_replicas(postgres_url: str) -> None:
+    """What the Alertmanager intake does — read the open incident, merge its alert list, write it back — from two
+    replicas at once: no replica's alerts are lost."""
+    stores = [PostgresDatabase(postgres_url, max_size=4).open() for _ in range(2)]
+    kw = dict(source="alertmanager", external_key="g", title="t", symptom="app:chat", metric=None, at=AT,
+              status="firing")
+    IncidentRepository(stores[0]).open_or_get(**kw, details={"alerts": {}})  # type: ignore[arg-type]
+    barrier = threading.Barrier(6)
+
+    def add_alert(index: int) -> None:
+        db = stores[index % 2]
+        incidents = IncidentRepository(db)
+        barrier.wait()
+        with db.transaction():
+            existing = incidents.find_open("alertmanager", "g")
+            assert existing is not None
+            alerts = {**existing.details["alerts"], f"a{index}": index}
+            incidents.open_or_get(**kw, details={"alerts": alerts})  # type: ignore[arg-type]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(add_alert, range(6)))
+    found = IncidentRepository(stores[0]).find_open("alertmanager", "g")
+    for db in stores:
+        db.close()
+    assert found is not None and found.details["alerts"] == {f"a{i}": i for i in range(6)}
