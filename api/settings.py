@@ -79,6 +79,12 @@ class Settings(BaseSettings):
 
     # -- data: insight store, and where analyses read topology and metrics from -------------------------------------
     db_path: Path = Path("var/faultline.sqlite3")
+    db_url: SecretStr | None = Field(
+        default=None, description="postgresql://user:password@host:5432/db: one store shared by N replicas "
+                                  "(default: the SQLite file db_path, one process)")
+    lease_s: float = Field(default=30.0, ge=2, description="how long a replica holds an insight or a note before "
+                                                           "another may take it over (renewed while it works)")
+    replica_id: str | None = Field(default=None, description="name of this replica in leases (default host:pid)")
     case_dir: Path | None = Field(default=None, description="Embedded default: a case directory (default: the demo case)")
     graph_file: Path | None = Field(default=None, description="Live topology: a MemoryStore JSON file kept by collectors")
     neo4j_uri: str | None = None
@@ -146,6 +152,13 @@ class Settings(BaseSettings):
         names = [t.name for t in self.api_tokens]
         if len(set(names)) != len(names):
             raise ValueError("API token names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_post(self) -> "Settings":
+        if self.lease_s < 2 * self.outbox_timeout_s:
+            raise ValueError(f"lease_s ({self.lease_s:g}) must be at least twice outbox_timeout_s "
+                             f"({self.outbox_timeout_s:g}): a note POST must end well inside the lease that covers it")
         return self
 
     @property

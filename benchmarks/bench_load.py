@@ -217,7 +217,8 @@ def _free_port() -> int:
 
 
 def start_server(workdir: Path, case_dir: Path, pd_url: str, pd_token: str, service_map: dict[str, str],
-                 concurrency: int) -> tuple[subprocess.Popen[bytes], str]:
+                 concurrency: int, extra_env: dict[str, str] | None = None,
+                 log_name: str = "server.log") -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {
         **os.environ, "FAULTLINE_HOST": "127.0.0.1", "FAULTLINE_PORT": str(port),
@@ -226,9 +227,9 @@ def start_server(workdir: Path, case_dir: Path, pd_url: str, pd_token: str, serv
         "FAULTLINE_PAGERDUTY_WEBHOOK_SECRET": SECRET, "FAULTLINE_PAGERDUTY_API_TOKEN": pd_token,
         "FAULTLINE_PAGERDUTY_FROM": "oncall@example.com", "FAULTLINE_PAGERDUTY_API_URL": pd_url,
         "FAULTLINE_PAGERDUTY_SERVICE_MAP": json.dumps(service_map), "FAULTLINE_OUTBOX_POLL_S": "0.2",
-        "FAULTLINE_MAX_CONCURRENT_INSIGHTS": str(concurrency), "PYTHONUNBUFFERED": "1",
+        "FAULTLINE_MAX_CONCURRENT_INSIGHTS": str(concurrency), "PYTHONUNBUFFERED": "1", **(extra_env or {}),
     }
-    log = open(workdir / "server.log", "ab")
+    log = open(workdir / log_name, "ab")
     process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     log.close()
@@ -236,7 +237,7 @@ def start_server(workdir: Path, case_dir: Path, pd_url: str, pd_token: str, serv
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"faultline serve exited: {(workdir / 'server.log').read_text()[-2000:]}")
+            raise SystemExit(f"faultline serve exited: {(workdir / log_name).read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return process, base
@@ -271,12 +272,23 @@ class GaugeSampler(threading.Thread):
                 self.stop_event.wait(0.1)
 
 
-def wait_drained(db_path: Path, expected_notes: int, fake: Any, timeout_s: float) -> float:
+Fetch = Any
+"""``fetch(sql) -> list of row tuples``: how the audit reads the store (SQLite file or PostgreSQL)."""
+
+
+def sqlite_fetch(db_path: Path) -> Fetch:
+    def fetch(sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute(sql).fetchall()
+    return fetch
+
+
+def wait_drained(db: Path | Fetch, expected_notes: int, fake: Any, timeout_s: float) -> float:
+    fetch = sqlite_fetch(db) if isinstance(db, Path) else db
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
-            busy = db.execute("SELECT count(*) FROM insights WHERE status IN ('queued', 'running')").fetchone()[0]
-            pending = db.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
+        busy = fetch("SELECT count(*) FROM insights WHERE status IN ('queued', 'running')")[0][0]
+        pending = fetch("SELECT count(*) FROM outbox WHERE status != 'sent'")[0][0]
         if busy == 0 and pending == 0 and sum(len(n) for n in fake.notes.values()) >= expected_notes:
             return time.monotonic() - started
         time.sleep(0.5)
@@ -287,13 +299,13 @@ def _seconds(text: str | None) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else float("nan")
 
 
-def audit(db_path: Path, plan: Plan, fake: Any) -> dict[str, Any]:
-    """Independent of the API: what the server's SQLite file and the fake PagerDuty hold after the run."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        incidents = db.execute("SELECT source, external_key, latest_insight FROM incidents").fetchall()
-        insights = db.execute("SELECT id, status, created_at, started_at, finished_at FROM insights").fetchall()
-        events = {r[0] for r in db.execute("SELECT event_id FROM webhook_events WHERE source = 'pagerduty'")}
-        outbox = db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+def audit(db: Path | Fetch, plan: Plan, fake: Any) -> dict[str, Any]:
+    """Independent of the API: what the server's store and the fake PagerDuty hold after the run."""
+    fetch = sqlite_fetch(db) if isinstance(db, Path) else db
+    incidents = fetch("SELECT source, external_key, latest_insight FROM incidents")
+    insights = fetch("SELECT id, status, created_at, started_at, finished_at FROM insights")
+    events = {r[0] for r in fetch("SELECT event_id FROM webhook_events WHERE source = 'pagerduty'")}
+    outbox = fetch("SELECT status, count(*) FROM outbox GROUP BY status")
     by_source: dict[str, list[str]] = {}
     for source, key, _ in incidents:
         by_source.setdefault(source, []).append(key)
@@ -344,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.path.insert(0, str(ROOT))
     from api.demo import build_demo_case
-    from tests.servers.pagerduty import FakePagerDuty, _make_handler, _Validator, load_note_schema
+    from tests.servers.pagerduty import FakePagerDuty, _make_handler, _Validator
     from http.server import ThreadingHTTPServer
 
     workdir = Path(tempfile.mkdtemp(prefix="faultline-load-"))
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = build_plan(symptoms, at, groups=args.alert_groups, pd_incidents=args.pd_incidents, seed=args.seed)
 
     fake = FakePagerDuty(token="pd-bench-token")
-    pd_server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake, _Validator(load_note_schema())))
+    pd_server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake, _Validator()))
     pd_server.daemon_threads = True
     fake.base_url = f"http://127.0.0.1:{pd_server.server_address[1]}"
     threading.Thread(target=pd_server.serve_forever, daemon=True).start()

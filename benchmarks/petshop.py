@@ -220,6 +220,13 @@ def _iso(epoch: int) -> str:
 
 
 def convert_all(out: Path, *, dataset: Path = DATASET, alert: str = "window_end") -> list[Path]:
+    """Every issue of every scenario as a case directory under ``out``. ``FileNotFoundError`` when the dataset is not
+    there (a fresh clone has no ``../shared``): never an empty suite that would score as a run."""
+    if not all((dataset / scenario).is_dir() for scenario in SCENARIOS):
+        raise FileNotFoundError(
+            f"PetShop dataset not found at {dataset} (expected {', '.join(SCENARIOS)} in it). It is not part of the "
+            "repository: clone github.com/amazon-science/petshop-root-cause-analysis (CC BY 4.0) and pass its "
+            "dataset/ folder with --dataset; inside this workspace it sits in ../shared/datasets/petshop/dataset")
     paths = []
     for scenario in SCENARIOS:
         sdir = dataset / scenario

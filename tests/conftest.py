@@ -16,4 +16,5 @@ pytest_plugins: list[str] = [
     "tests.servers.pagerduty",
     "tests.servers.browser",
     "tests.servers.faultline",
+    "tests.servers.postgresql",
 ]

@@ -18,13 +18,14 @@ from correlators.case_files import case_from_documents
 
 from ..schemas.insights import console_link
 from ..settings import Settings
-from ..storage import Database, IncidentRepository, InsightRecord, InsightRepository, Outbox, WebhookReceipts
+from ..storage import (IncidentRepository, InsightRecord, InsightRepository, Outbox, SqlDatabase, WebhookReceipts,
+                       database_for)
 from .analysis import json_safe, run_insight
 from .backend import AnalysisBackend, CaseBackend, backend_from_settings
 from .notes import failure_note, insight_note
 from .outbox_worker import PAGERDUTY_NOTE, OutboxWorker
 from .pagerduty_client import NoteSender, PagerDutyNotes
-from .runner import InsightRunner
+from .runner import InsightRunner, default_owner
 from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ BACKEND_RETRY_S = 5.0
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    db: SqlDatabase
     telemetry: Telemetry
     insights: InsightRepository
     incidents: IncidentRepository
@@ -100,7 +101,9 @@ def default_narrator() -> Callable[..., Any] | None:
 
 
 def build_services(settings: Settings, *, sender: NoteSender | None = None) -> Services:
-    db = Database(settings.db_path).open()
+    db_url = settings.db_url.get_secret_value() if settings.db_url is not None else None
+    db = database_for(db_url, settings.db_path).open()
+    owner = settings.replica_id or default_owner()
     telemetry = Telemetry()
     services: Services
 
@@ -121,10 +124,13 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
 
     runner = InsightRunner(db=db, analyse=analyse, telemetry=telemetry,
                            concurrency=settings.max_concurrent_insights, timeout_s=settings.insight_timeout_s,
-                           retries=settings.insight_retries, retry_backoff_s=settings.insight_retry_backoff_s)
+                           retries=settings.insight_retries, retry_backoff_s=settings.insight_retry_backoff_s,
+                           owner=owner, lease_s=settings.lease_s)
     outbox = Outbox(db)
     worker = OutboxWorker(outbox=outbox, sender=sender if sender is not None else note_sender(settings),
-                          telemetry=telemetry, poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s)
+                          telemetry=telemetry, poll_s=settings.outbox_poll_s, max_backoff_s=settings.outbox_max_backoff_s,
+                          owner=owner, lease_s=settings.lease_s)
+    runner.heartbeat.append(lambda: outbox.renew(owner, settings.lease_s))
     services = Services(
         settings=settings, db=db, telemetry=telemetry, insights=runner.insights, incidents=IncidentRepository(db),
         receipts=WebhookReceipts(db), outbox=outbox, runner=runner, outbox_worker=worker, narrate=default_narrator(),
@@ -161,6 +167,8 @@ async def start_services(services: Services, backend_factory: BackendFactory = b
     await asyncio.to_thread(services.load_backend)
     if services.backend is not None:
         await asyncio.to_thread(seed_default_incident, services)
+    if not services.db.shared:  # one process per SQLite file: whoever held its outbox leases is gone
+        await asyncio.to_thread(services.outbox.release_leases)
     await services.runner.start()
     services.outbox_worker.start()
 

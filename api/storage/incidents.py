@@ -7,16 +7,15 @@ or a re-delivered PagerDuty event lands on the incident that is already open ins
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from ..exceptions import NotFoundError
-from .db import Database
+from .base import Row, SqlDatabase
 from .records import IncidentRecord, IncidentStatus, dumps, new_id, now_utc, ts
 
 
-def _record(row: sqlite3.Row) -> IncidentRecord:
+def _record(row: Row) -> IncidentRecord:
     return IncidentRecord(
         id=row["id"], seq=row["seq"], source=row["source"], external_key=row["external_key"], title=row["title"],
         symptom=row["symptom"], metric=row["metric"], at=row["at"], status=row["status"],
@@ -26,7 +25,7 @@ def _record(row: sqlite3.Row) -> IncidentRecord:
 
 
 class IncidentRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def open_or_get(
@@ -44,6 +43,7 @@ class IncidentRepository:
         """The open incident for ``(source, external_key)``, or a new one. Returns ``(incident, created)``."""
         with self.db.transaction() as conn:
             if external_key is not None:
+                self.db.lock_key(conn, f"incident:{source}:{external_key}")
                 row = conn.execute(
                     "SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL",
                     (source, external_key),
@@ -65,6 +65,7 @@ class IncidentRepository:
     def resolve(self, *, source: str, external_key: str, at: datetime, details: dict[str, Any]) -> IncidentRecord | None:
         """Close the open incident for the key; ``None`` when nothing was open (a resolve we never saw fire)."""
         with self.db.transaction() as conn:
+            self.db.lock_key(conn, f"incident:{source}:{external_key}")
             row = conn.execute(
                 "SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL", (source, external_key)
             ).fetchone()
@@ -84,27 +85,30 @@ class IncidentRepository:
         return _record(rows[0])
 
     def find_open(self, source: str, external_key: str) -> IncidentRecord | None:
-        rows = self.db.query(
-            "SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL", (source, external_key)
-        )
-        return _record(rows[0]) if rows else None
+        """The open incident for the key. Takes the key's lock (held to the end of the caller's transaction), so a
+        read-merge-write of its details by one replica cannot interleave with another's."""
+        with self.db.transaction() as conn:
+            self.db.lock_key(conn, f"incident:{source}:{external_key}")
+            row = conn.execute("SELECT * FROM incidents WHERE source=? AND external_key=? AND resolved_at IS NULL",
+                               (source, external_key)).fetchone()
+        return _record(row) if row is not None else None
 
     def page(self, *, limit: int, before_seq: int | None = None, status: str | None = None) -> list[IncidentRecord]:
-        rows = self.db.newest_first("incidents", limit=limit, before_seq=before_seq, status=status)
+        rows = self.db.newest_first("incidents", "*", limit=limit, before_seq=before_seq, status=status)
         return [_record(r) for r in rows]
 
 
 class WebhookReceipts:
     """Event ids already accepted per source: a re-delivery of the same id is answered but not processed twice."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def first_time(self, source: str, event_id: str) -> bool:
         """Record the id; ``False`` when it was already recorded. Call inside the transaction that acts on it."""
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO webhook_events(source, event_id, received_at) VALUES (?, ?, ?)",
+                "INSERT INTO webhook_events(source, event_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (source, event_id, ts(now_utc())),
             )
             return cur.rowcount == 1

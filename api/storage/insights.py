@@ -1,21 +1,31 @@
-"""Insights: the durable queue and the results. A row is written before the API answers 202."""
+"""Insights: the durable queue and the results. A row is written before the API answers 202.
+
+The queue is shared by every process on the store: a process *claims* the oldest runnable insight (``queued`` and due,
+or ``running`` under a lease that ran out because its holder died) by writing its name and a lease deadline into the
+row, renews the lease while it works, and stores the result only while it still holds the lease — so an insight taken
+over from a slow or dead replica is finished once, by its new holder.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import time
 from typing import Any
 
 from ..exceptions import NotFoundError
-from .db import Database
+from .base import Row, SqlDatabase
 from .records import InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
 
+COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
+           "result_json, error, attempts, created_at, started_at, finished_at")
+"""What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case()``)."""
 
-def _record(row: sqlite3.Row) -> InsightRecord:
+
+def _record(row: Row) -> InsightRecord:
     return InsightRecord(
         id=row["id"], seq=row["seq"], incident_id=row["incident_id"], source=row["source"], status=row["status"],
         stage=row["stage"], request=InsightRequest.model_validate_json(row["request_json"]),
-        has_inline_case=row["case_json"] is not None,
+        has_inline_case=bool(row["has_case"]),
         result=json.loads(row["result_json"]) if row["result_json"] else None, error=row["error"],
         attempts=row["attempts"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -23,7 +33,7 @@ def _record(row: sqlite3.Row) -> InsightRecord:
 
 
 class InsightRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def create(
@@ -48,7 +58,7 @@ class InsightRepository:
         return self.get(ident)
 
     def get(self, ident: str) -> InsightRecord:
-        rows = self.db.query("SELECT * FROM insights WHERE id=?", (ident,))
+        rows = self.db.query(f"SELECT {COLUMNS} FROM insights WHERE id=?", (ident,))
         if not rows:
             raise NotFoundError("insight", ident)
         return _record(rows[0])
@@ -62,8 +72,8 @@ class InsightRepository:
     def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
              status: str | None = None) -> list[InsightRecord]:
         """Newest first; ``before_seq`` is the cursor of the previous page."""
-        rows = self.db.newest_first("insights", limit=limit, before_seq=before_seq, incident_id=incident_id,
-                                    status=status)
+        rows = self.db.newest_first("insights", COLUMNS, limit=limit, before_seq=before_seq,
+                                    incident_id=incident_id, status=status)
         return [_record(r) for r in rows]
 
     def unfinished(self) -> list[str]:
@@ -71,35 +81,89 @@ class InsightRepository:
         return [r["id"] for r in self.db.query(
             "SELECT id FROM insights WHERE status IN ('queued', 'running') ORDER BY seq ASC")]
 
+    # -- the shared queue -------------------------------------------------------------------------------------------
+    def claim_next(self, owner: str, lease_s: float, *, now: float | None = None) -> InsightRecord | None:
+        """Take the oldest runnable insight for ``owner`` (``running``, attempts + 1, leased for ``lease_s``);
+        ``None`` when there is none. Rows another replica is claiming at this instant are skipped, not waited for."""
+        moment = time.time() if now is None else now
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM insights WHERE (status='queued' AND run_after <= ?)"
+                " OR (status='running' AND (lease_until IS NULL OR lease_until < ?))"
+                f" ORDER BY seq LIMIT 1{self.db.skip_locked}",
+                (moment, moment),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE insights SET status='running', stage='starting', attempts=attempts+1, started_at=?,"
+                " lease_owner=?, lease_until=? WHERE id=?",
+                (ts(now_utc()), owner, moment + lease_s, row["id"]),
+            )
+            return self.get(row["id"])
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease ``owner`` holds on a running insight; returns how many."""
+        with self.db.transaction() as conn:
+            return conn.execute("UPDATE insights SET lease_until=? WHERE lease_owner=? AND status='running'",
+                                (time.time() + lease_s, owner)).rowcount
+
+    def release_leases(self) -> int:
+        """Make every running insight claimable now. Only for a store one process uses (SQLite) at its start-up:
+        whoever held those leases is gone."""
+        with self.db.transaction() as conn:
+            return conn.execute("UPDATE insights SET lease_until=NULL WHERE status='running'").rowcount
+
+    def queued_count(self) -> int:
+        return int(self.db.query("SELECT COUNT(*) AS n FROM insights WHERE status='queued'")[0]["n"])
+
+    def runnable_count(self, *, now: float | None = None) -> int:
+        moment = time.time() if now is None else now
+        return int(self.db.query(
+            "SELECT COUNT(*) AS n FROM insights WHERE (status='queued' AND run_after <= ?)"
+            " OR (status='running' AND (lease_until IS NULL OR lease_until < ?))", (moment, moment))[0]["n"])
+
     def mark_running(self, ident: str) -> None:
+        """Running with no lease holder (what an insight left by a version without leases looks like)."""
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE insights SET status='running', stage='starting', attempts=attempts+1, started_at=? WHERE id=?",
                 (ts(now_utc()), ident),
             )
 
-    def requeue(self, ident: str, stage: str) -> None:
-        """Back to ``queued`` (a data source was down); ``stage`` says why and when it runs again."""
+    def requeue(self, ident: str, stage: str, *, run_after: float = 0.0, owner: str | None = None) -> None:
+        """Back to ``queued`` (a data source was down); ``stage`` says why, ``run_after`` (epoch s) when it may run."""
+        sql, params = self._held("UPDATE insights SET status='queued', stage=?, run_after=?, lease_owner=NULL,"
+                                 " lease_until=NULL WHERE id=? AND status='running'",
+                                 [stage[:500], run_after, ident], owner)
         with self.db.transaction() as conn:
-            conn.execute("UPDATE insights SET status='queued', stage=? WHERE id=? AND status='running'", (stage[:500], ident))
+            conn.execute(sql, params)
 
     def set_stage(self, ident: str, stage: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("UPDATE insights SET stage=? WHERE id=? AND status='running'", (stage, ident))
 
-    def finish(self, ident: str, result: dict[str, Any]) -> None:
+    def finish(self, ident: str, result: dict[str, Any], *, owner: str | None = None) -> bool:
+        """Store the result; with ``owner``, only while that owner still holds the lease (``False`` otherwise: the
+        insight was taken over and its new holder stores its own result)."""
+        sql, params = self._held(
+            "UPDATE insights SET status='done', stage='done', result_json=?, error=NULL, finished_at=?,"
+            " lease_owner=NULL, lease_until=NULL WHERE id=?", [dumps(result), ts(now_utc()), ident], owner)
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE insights SET status='done', stage='done', result_json=?, error=NULL, finished_at=? WHERE id=?",
-                (dumps(result), ts(now_utc()), ident),
-            )
+            return conn.execute(sql, params).rowcount == 1
 
-    def fail(self, ident: str, error: str) -> None:
+    def fail(self, ident: str, error: str, *, owner: str | None = None) -> bool:
+        sql, params = self._held(
+            "UPDATE insights SET status='failed', stage='failed', error=?, finished_at=?, lease_owner=NULL,"
+            " lease_until=NULL WHERE id=?", [error[:2000], ts(now_utc()), ident], owner)
         with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE insights SET status='failed', stage='failed', error=?, finished_at=? WHERE id=?",
-                (error[:2000], ts(now_utc()), ident),
-            )
+            return conn.execute(sql, params).rowcount == 1
+
+    @staticmethod
+    def _held(sql: str, params: list[Any], owner: str | None) -> tuple[str, list[Any]]:
+        if owner is None:
+            return sql, params
+        return sql + " AND lease_owner=? AND status='running'", [*params, owner]
 
     def counts(self) -> dict[str, int]:
         return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM insights GROUP BY status")}

@@ -98,3 +98,6 @@ class OutboxItem(BaseModel):
     last_error: str | None
     created_at: UtcDatetime
     sent_at: UtcDatetime | None
+    in_flight: bool = False
+    """The last attempt never got an answer (the process died mid-POST, the connection dropped): the message may
+    already be at the receiver."""

@@ -246,3 +246,40 @@ def test_sigkill_mid_burst_loses_nothing_accepted(
         again = [c.post(d.path, content=d.body, headers=d.headers).status_code for d in plan.deliveries]
     assert all(200 <= s < 300 for s in again), again
     _audit_after_restart(server, plan, pagerduty_api)
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["note-stored-at-pagerduty", "note-never-arrived"])
+def test_sigkill_between_note_post_and_commit_posts_exactly_one_note(
+    start_faultline: Any, pagerduty_api: FakePagerDuty, demo_case_dir: Path, stored: bool
+) -> None:
+    """The window of the duplicate note: PagerDuty has the note (or not), faultline dies before committing 'sent'.
+
+    The fake PagerDuty SIGKILLs the faultline process while handling its note POST — after storing the note, or
+    before — and hangs up without an answer, so the outbox row is left ``pending`` and in flight. After a restart the
+    row must be checked against the incident's notes (GET) and the note posted only if it is not there."""
+    plan, server = _plan_server(start_faultline, pagerduty_api, demo_case_dir, groups=0, incidents=1)
+    [incident] = plan.pd_incidents
+    assert server.process is not None
+    pid = server.process.pid
+    pagerduty_api.kill_on_next_note(pid, stored=stored)
+    triggered = next(d for d in plan.deliveries if b"incident.triggered" in d.body)
+    r = httpx.post(f"{server.base_url}{triggered.path}", content=triggered.body, headers=triggered.headers, timeout=30)
+    assert r.status_code == 202, r.text
+    _wait(lambda: server.process is not None and server.process.poll() is not None, 120, "the SIGKILL from PagerDuty")
+    assert server.process.returncode == -9
+    server.process = None
+
+    with sqlite3.connect(server.env["FAULTLINE_DB_PATH"]) as db:
+        rows = db.execute("SELECT status, in_flight, target FROM outbox").fetchall()
+    assert rows == [("pending", 1, incident)], "the kill must land between 'in flight' and 'sent'"
+    assert len(pagerduty_api.notes.get(incident, [])) == (1 if stored else 0)
+    posts_before = len(pagerduty_api.posts())
+
+    server.start()
+    _audit_after_restart(server, plan, pagerduty_api)  # exactly one note on the incident, every request schema-valid
+    assert pagerduty_api.gets(), "the uncertain note was re-sent without looking at the incident first"
+    assert len(pagerduty_api.posts()) - posts_before == (0 if stored else 1)
+    [note] = pagerduty_api.notes[incident]
+    with sqlite3.connect(server.env["FAULTLINE_DB_PATH"]) as db:
+        [(insight_id,)] = db.execute("SELECT id FROM insights").fetchall()
+    assert note["content"].endswith(f"faultline-ref: {insight_id}")

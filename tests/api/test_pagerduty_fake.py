@@ -80,3 +80,20 @@ def test_injected_failures(pagerduty_api: FakePagerDuty) -> None:
     with pytest.raises(httpx.TransportError):
         httpx.post(url, headers=_headers(pagerduty_api), json={"note": {"content": "x"}})
     assert httpx.post(url, headers=_headers(pagerduty_api), json={"note": {"content": "x"}}).status_code == 200
+
+
+def test_listing_notes_follows_the_published_schema(pagerduty_api: FakePagerDuty) -> None:
+    """``listIncidentNotes``: the notes posted so far, and the operation's own header rules (no From needed,
+    Content-Type required even without a body, as the published operation declares)."""
+    url = f"{pagerduty_api.base_url}/incidents/PLIST01/notes"
+    get_headers = {k: v for k, v in _headers(pagerduty_api).items() if k != "From"}
+    empty = httpx.get(url, headers=get_headers)
+    assert empty.status_code == 200 and empty.json() == {"notes": []}
+    httpx.post(url, headers=_headers(pagerduty_api), json={"note": {"content": "first"}})
+    listed = httpx.get(url, headers=get_headers).json()["notes"]
+    assert [n["content"] for n in listed] == ["first"] and listed[0]["channel"]["summary"]
+    assert pagerduty_api.violations == []
+    missing = httpx.get(url, headers={k: v for k, v in get_headers.items() if k != "Content-Type"})
+    assert missing.status_code == 400 and "'content-type' is a required property" in missing.text
+    assert httpx.get(url, headers={**get_headers, "Authorization": "Token token=wrong"}).status_code == 401
+    assert len(pagerduty_api.violations) == 1

