@@ -111,20 +111,20 @@ def load_balancer_edges(nodes: set[str], edges: list[tuple[str, str]]) -> list[t
     """X-Ray records a call through an AWS load balancer as a leaf ``servi-<stem>…elb.amazonaws.com_remote`` node.
     Behind each balancer runs the ECS service whose name contains the stem (``searc`` → PetSearch, ``lista`` →
     petlistadoptions, ``payfo`` → payforadoption). The edge balancer → service is added, so the balancer's latency
-    is seen as depending on the service behind it, as it does; a balancer whose service is its own caller (PetSite's
-    ``petsi``) would close a cycle and is left a leaf."""
-    services = sorted(n for n in nodes if "aws::ecs" in n.lower())
+    is seen as depending on the service behind it, as it does. PetSite calls its own balancer (``petsi``), which
+    closes a cycle; the ranker handles cycles, and leaving that balancer a leaf would make a node that only mirrors
+    PetSite look like a cause."""
+    instrumented = sorted(n for n in nodes if not n.endswith("_remote") and not n.endswith("_client"))
     out = []
     for node in sorted(nodes):
         m = ELB_STEM.match(node)
         if not m:
             continue
         stem = m.group(1).lower()
-        targets = [s for s in services if stem in s.lower().replace("_", "")]
-        callers = {a for a, b in edges if b == node}
-        for target in targets:
-            if target not in callers:
-                out.append((node, target))
+        targets = [s for s in instrumented if stem in s.lower().replace("_", "")]
+        ecs = [t for t in targets if "aws::ecs" in t.lower()]
+        for target in ecs or targets:
+            out.append((node, target))
     return out
 
 

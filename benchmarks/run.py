@@ -32,7 +32,8 @@ DEFAULT_PEERS = ("baro", "nsigma", "circa", "pyrca_rw", "pyrca_epsilon", "pyrca_
 
 
 REAL_SUITES = ("petshop", "sockshop", "nezha-ob")
-GENERATED_SUITES = ("dev", "heldout")
+GENERATED_SUITES = ("dev", "heldout", "dev-regrid-3", "dev-regrid-5", "heldout-regrid-3", "heldout-regrid-5",
+                    "releases", "releases-heldout")
 
 
 def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -> list[Path]:
@@ -48,6 +49,17 @@ def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -
 
                 convert_nezha(target)
         return sorted(p for p in target.iterdir() if (p / "incident.json").exists())
+    if suite in ("releases", "releases-heldout"):
+        from .releases import DEV as REL_DEV
+        from .releases import HELDOUT as REL_HELDOUT
+        from .releases import write_suite as write_releases
+
+        return write_releases(cases_root / suite, REL_DEV if suite == "releases" else REL_HELDOUT)
+    if "-regrid-" in suite:  # e.g. heldout-regrid-5: the generated suite on 5-minute samples
+        from .regrid import regrid_suite
+
+        base, minutes = suite.rsplit("-regrid-", 1)
+        return regrid_suite(case_dirs(base, cases_root), int(minutes), cases_root / suite)
     if suite == "petshop":
         from .petshop import convert_all
 
@@ -84,6 +96,32 @@ def run_faultline(cases: list[Path]) -> list[dict]:
             error = f"{type(exc).__name__}: {exc}"
         out.append({"case": str(case), "method": "faultline", "ranking": ranking[:50],
                     "seconds": time.perf_counter() - t0, "error": error})
+    return out
+
+
+def run_latest_change(cases: list[Path]) -> list[dict]:
+    """The rule "blame the most recent change": the last rollout, image swap or config change before the alert (as
+    reported in ``changes.json`` or read from the topology's replaced pods), ranked as its artifacts (new image,
+    commit) then the changed entity; earlier changes follow, newest first. Commits alone are not changes to a
+    running system and are skipped."""
+    from correlators.case_files import load_case
+    from correlators.changes import changes_from_relations, merge_changes, rollouts_from_relations
+
+    out = []
+    for case in cases:
+        t0 = time.perf_counter()
+        c = load_case(case)
+        start, at = c.incident.start, c.incident.at
+        derived = changes_from_relations(c.relations, start, at) + rollouts_from_relations(c.relations, start, at)
+        merged = [x for x in merge_changes([x for x in c.changes if x.at <= at], derived, c.relations)
+                  if x.kind != "commit" and start <= x.at <= at]
+        ranking: list[str] = []
+        for change in sorted(merged, key=lambda x: x.at, reverse=True):
+            for entity in (change.after, change.commit, change.entity):
+                if entity and entity not in ranking:
+                    ranking.append(entity)
+        out.append({"case": str(case), "method": "latest_change", "ranking": ranking[:50],
+                    "seconds": time.perf_counter() - t0, "error": None})
     return out
 
 
@@ -130,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "faultline" in methods:
         save("faultline", run_faultline(cases))
+    if "latest_change" in methods:
+        save("latest_change", run_latest_change(cases))
     paper = [m for m in methods if m.startswith("petshop_")]
     if paper:  # the PetShop paper's own methods, run from its published code (benchmarks/setup_petshop_paper.sh)
         if args.suite != "petshop":

@@ -45,6 +45,8 @@ Names and meanings (``FEATURES`` fixes the order the model's weights follow):
                    term (``precedence_terms``), now one weighed feature among the others
 ``root_timed``     ``root_score`` when onset order is informative (``timing_informative``), else 0
 ``lead_timed``     ``lead`` likewise
+``from_start``     1 when its strongest shift is already there at the window's first sample: it may predate the
+                   incident (another recording, an older problem) as much as belong to it
 ``lead``           how many samples its onset precedes the onsets above it (clipped ±5, /5)
 ``earliest``       1 when its onset is the earliest of all significant entities (within one sample)
 ``change``         it is what a change put in (new image, commit; or the changed entity of a change without them),
@@ -77,7 +79,7 @@ from detectors.models import Anomaly
 FEATURES: tuple[str, ...] = (
     "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "traffic", "event", "corr", "match_size", "match_rel", "match_corr",
     "match_deepest",
-    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
+    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "from_start", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
     "silent_rollout", "walk",
 )
 
@@ -123,6 +125,9 @@ class EntitySignals:
     strength: float = 0.0
     """Soft evidence in [0, 1): severity ``s / (s + 5)`` of its largest shift times the rank test's confidence."""
     strength_onset: float | None = None
+    from_start: bool = False
+    """Its strongest shift is already there at the first sample of the window: it may predate the incident (a
+    different recording, an older problem) as much as belong to it."""
     match_size: float = 0.0
     """Largest shift among its series that measure what the alert measures (the same metric name, else the same
     role as the symptom's series, moving the bad way)."""
@@ -196,6 +201,8 @@ def entity_signals(
     for a in anomalies:
         if a.detector == "event" and a.metric.removeprefix("event:") in FAILURE_EVENTS:
             events.setdefault(a.entity, []).append(a)
+    window_start = (float(scores.frame.times[scores.split.n_baseline]) if scores.split is not None
+                    and scores.split.n_baseline < len(scores.frame.times) else None)
     rows_of: dict[str, list[int]] = {}
     for i, key in enumerate(scores.frame.keys):
         rows_of.setdefault((owners or {}).get(i, key.entity), []).append(i)
@@ -233,6 +240,7 @@ def entity_signals(
             size=size, peak=peak, significant_size=sig_size, role_size=role_size, event=bool(evs),
             onset=min(onsets) if onsets else None,
             strength=strength, strength_onset=min(strong_onsets) if strong_onsets else None,
+            from_start=bool(strong_onsets) and window_start is not None and min(strong_onsets) <= window_start,
             corr=float(max((corr[i] for i in rows if i != sym), default=0.0)),
             match_size=float(max((scores.score[i] for i in same), default=0.0)),
             match_significant=any(scores.significant[i] for i in same),
@@ -490,6 +498,7 @@ def candidate_features(
             "root_timed": timing * (s.strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
             * (1.0 - 0.5 * prec.later[n]),
             "lead_timed": timing * lead,
+            "from_start": 1.0 if s.from_start else 0.0,
             "explains": explains,
             "lead": lead,
             "earliest": 1.0 if s.onset is not None and first is not None and s.onset <= first + step_s else 0.0,
