@@ -6,7 +6,7 @@ Windows are counted in **samples of the data's own interval**, never in seconds 
   ``min_baseline`` samples precede it (data shorter than the lookback), the first ``short_history_fraction`` of the
   available samples (at least ``min_baseline``) become the baseline and the onset is searched after them;
 * a shift must hold for ``max(min_tail, min_tail_duration / interval)`` samples: two samples on 1-min or 5-min data,
-  a minute on 1-s data. Data after ``at`` is ignored: an analysis at time T must not see the future.
+  20 samples on 1-s data. Data after ``at`` is ignored: an analysis at time T must not see the future.
 
 Per series, vectorised over all of them:
 
@@ -60,8 +60,9 @@ class DetectConfig:
     """With less than ``min_baseline`` samples before the window, this share of the data becomes the baseline."""
     min_tail: int = 2
     """A shift needs at least this many samples after its onset …"""
-    min_tail_duration_s: float = 60.0
-    """… and at least this long (on 1-s data a two-sample move is noise, on 5-min data it is ten minutes)."""
+    min_tail_duration_s: float = 20.0
+    """… and at least this long: on 1-s data a two-sample move is noise, on 5-min data it is ten minutes. 20 s is
+    one or two scrape intervals of a usual Prometheus setup."""
     season_s: float | None = 86400.0
     """Season length; the seasonal term is used only when the baseline holds two of them."""
     scale_confidence: float = 0.9

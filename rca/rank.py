@@ -104,11 +104,56 @@ def score_candidates(
     logits = model.logits(rows)
     probs = model.softmax(logits)
     order = sorted(range(len(pool)), key=lambda i: (-logits[i], pool[i]))
+    order, promoted = promote_releases(order, pool, rollouts, graph)
+    probs = probs.copy()
+    logits = logits.copy()
+    for artifact, carrier in promoted.items():  # the release speaks with its carrier's weight
+        probs[artifact] = max(probs[artifact], probs[carrier])
+        logits[artifact] = max(logits[artifact], logits[carrier])
     return ScoredCandidates(
         entities=tuple(pool[i] for i in order), features=tuple(rows[i] for i in order),
         logits=tuple(float(logits[i]) for i in order), probabilities=tuple(float(probs[i]) for i in order),
         walk_score=walk_score, graph=graph,
     )
+
+
+def promote_releases(
+    order: list[int], pool: Sequence[str], rollouts: Sequence[RolloutFinding], graph: nx.DiGraph,
+    min_verdict: float = 0.5,
+) -> tuple[list[int], dict[int, int]]:
+    """Name the release, not only what carried it: when a pod or service that carried a rollout the canary judged
+    bad (verdict ≥ ``min_verdict``) ranks above that rollout's commit and image, the commit and image move up to
+    just before it. The answer an on-call engineer acts on is the release (revert the commit, roll back the image);
+    the chain then runs commit → image → pod → service → symptom, as the evidence does. Returns the new order and,
+    for each promoted artifact, the carrier it was promoted over."""
+    index = {pool[i]: i for i in order}
+    carried: dict[str, list[str]] = {}
+    for finding in rollouts:
+        if finding.verdict < min_verdict:
+            continue
+        artifacts = [x for x in (finding.change.commit, finding.change.after) if x and x in index]
+        carriers = {finding.change.entity, *finding.new_pods}
+        for pod in finding.new_pods:
+            if pod in graph:
+                carriers |= set(graph.predecessors(pod))
+        for c in carriers - set(artifacts):
+            carried.setdefault(c, [])
+            carried[c] += [a for a in artifacts if a not in carried[c]]
+    out: list[int] = []
+    placed: set[int] = set()
+    promoted: dict[int, int] = {}
+    for i in order:
+        if i in placed:
+            continue
+        for artifact in carried.get(pool[i], ()):
+            j = index[artifact]
+            if j not in placed:
+                out.append(j)
+                placed.add(j)
+                promoted[j] = i
+        out.append(i)
+        placed.add(i)
+    return out, promoted
 
 
 def _rollout_evidence(rollouts: Sequence[RolloutFinding]) -> dict[str, list[Evidence]]:
