@@ -9,6 +9,8 @@ on an invented pod or a made-up latency figure loses time in the worst moment, s
 - bare commit shas / digests (7–64 hex digits) must be prefixes of ones in the evidence;
 - URLs must appear in the evidence (it holds none today, so any link is invented);
 - template placeholders (``<entity id>``, ``<what happened>``) copied from the answer format are not content;
+- a ``kubectl`` command must name its namespace (``-n``/``--namespace``, or ``-A``), unless it acts on a node:
+  pasted into a shell whose namespace is another one, it would act on the wrong objects;
 - numbers quoted in text must match a number of the evidence within rounding (``3.2`` matches ``3.163``; ``95%``
   matches ``0.95``; ``ms``/``s`` conversions allowed). Version strings (``0.6.3``) are not numbers. The small
   integers 0, 1 and 2 without a unit are allowed (counting words: "both pods", "1 commit").
@@ -32,7 +34,7 @@ from .evidence import EvidencePack
 from .models import ChainStep, FixSuggestion, Narrative
 from .schema import NarrativeDraft
 
-__all__ = ["GroundingIndex", "Mentions", "check_grounding", "index_evidence", "scan", "to_narrative"]
+__all__ = ["GroundingIndex", "Mentions", "check_grounding", "index_evidence", "scan", "to_narrative", "unsafe_kubectl"]
 
 MAX_PROBLEMS = 8
 SMALL_INTEGERS = frozenset({0.0, 1.0, 2.0})
@@ -47,6 +49,15 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?%|\
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>)\]]+")
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
 _TRAILING = ".,:;!?…*_~"
+_KUBECTL = re.compile(r"\bkubectl\b[^\n;|&`\"')]*")
+_NAMESPACED = re.compile(r"(?:^|\s)(?:-n\s*\S|--namespace[=\s]\S|-A\b|--all-namespaces\b)")
+_CLUSTER_SCOPED = re.compile(r"\b(?:node|nodes|no|namespace|namespaces|ns)(?:/|\s)|\b(?:cordon|uncordon|drain)\b")
+
+
+def unsafe_kubectl(text: str) -> list[str]:
+    """The ``kubectl`` commands in ``text`` that name no namespace and act on namespaced objects."""
+    return [m.group(0).strip() for m in _KUBECTL.finditer(text)
+            if not _NAMESPACED.search(m.group(0)) and not _CLUSTER_SCOPED.search(m.group(0))]
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,8 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
     problems += [f"{where} names {h!r}, which is not a commit or digest in the evidence" for h in found.hexes if not index.has_hex(h)]
     problems += [f"{where} links {u!r}, which is not in the evidence" for u in found.urls if u not in index.urls]
     problems += [f"{where} contains the placeholder {p!r} instead of content" for p in found.placeholders]
+    problems += [f"{where} writes the command {c!r} without -n <namespace>; it would act on whatever namespace the "
+                 "shell is in" for c in unsafe_kubectl(text)]
     problems += [
         f"{where} quotes the number {raw!r}, which does not match any number in the evidence"
         for raw, value, decimals, unit in found.numbers
@@ -247,7 +260,6 @@ def to_narrative(draft: NarrativeDraft, index: GroundingIndex, model: str | None
         fix_suggestions=tuple(
             FixSuggestion(action=f.action.strip(), entity=full(f.entity), risk=f.risk.strip()) for f in draft.fix_suggestions
         ),
-        confidence=draft.confidence,
         narrator="llm",
         model=model,
     )

@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
             json.dump(insight.to_public(), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print("faultline demo — DeepSeek-style chat with RAG; a vLLM image rollout at 10:50 (commit "
-                  f"{world.bad_commit[:12]} in a real git repo)\n")
+            print("faultline demo: a DeepSeek-style chat with RAG, its deployments in a real git repository; "
+                  "analysing its latency incident\n")
             print(render_text(insight))
             print(f"\nDemo finished in {time.perf_counter() - started:.2f} s"
                   + (f"; case kept in {world.case_dir}" if args.keep else ""))
