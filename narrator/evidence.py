@@ -113,6 +113,16 @@ class IncidentBrief(BaseModel):
     lookback_min: float
 
 
+class ActionBrief(BaseModel):
+    """A fix faultline's own rules derive from the evidence (``narrator.fixes``), shown so a model can choose."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    entity: str
+    risk: str
+
+
 class EvidencePack(BaseModel):
     """Everything the model is shown. ``omitted`` counts what was left out for the budget (shown as a note)."""
 
@@ -124,6 +134,7 @@ class EvidencePack(BaseModel):
     timeline: tuple[TimelineEntry, ...]
     omitted: dict[str, int]
     aliases: dict[str, str]
+    actions: tuple[ActionBrief, ...] = ()
 
     def entity_ids(self) -> list[str]:
         """Every id the pack names in a structured field, in first-seen order (display form)."""
@@ -135,6 +146,7 @@ class EvidencePack(BaseModel):
         for ch in self.changes:
             seen.update(dict.fromkeys(x for x in (ch.entity, ch.before, ch.after, ch.commit) if x))
         seen.update(dict.fromkeys(t.entity for t in self.timeline))
+        seen.update(dict.fromkeys(a.entity for a in self.actions))
         return list(seen)
 
     def times(self) -> list[datetime]:
@@ -144,6 +156,18 @@ class EvidencePack(BaseModel):
         moments.update(ch.at for ch in self.changes)
         moments.update(t.at for t in self.timeline)
         return sorted(moments)
+
+    def moments(self) -> set[tuple[str, datetime]]:
+        """Every (entity, time) the pack ties together: what happened to whom, when. A change's time belongs to the
+        changed entity, its images and its commit."""
+        pairs = {(self.incident.symptom, self.incident.at)}
+        pairs.update((e.entity, e.at) for c in self.candidates for e in c.evidence)
+        pairs.update((t.entity, t.at) for t in self.timeline)
+        for ch in self.changes:
+            pairs.update((x, ch.at) for x in (ch.entity, ch.before, ch.after, ch.commit) if x)
+        for c in self.candidates:  # a change carried as a candidate's evidence names the candidate too
+            pairs.update((c.entity, e.at) for e in c.evidence if e.kind == "change")
+        return pairs
 
     def full_id(self, display_id: str) -> str:
         return self.aliases.get(display_id, display_id)
@@ -246,7 +270,14 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
     )
     kept_changes = changes[: limits.changes]
 
-    anomalies = sorted(analysis.anomalies, key=lambda a: (_relevance(chain_sets, a.entity), -a.score))
+    earliest: dict[str, Anomaly] = {}
+    for a in analysis.anomalies:  # when each entity began to go wrong: kept first, so the timeline starts right
+        if a.entity not in earliest or (a.onset, -a.score) < (earliest[a.entity].onset, -earliest[a.entity].score):
+            earliest[a.entity] = a
+    anomalies = sorted(
+        analysis.anomalies,
+        key=lambda a: (_relevance(chain_sets, a.entity), earliest[a.entity] is not a, -a.score),
+    )
     alert = TimelineEntry(
         at=incident.at, entity=short_id(incident.symptom),
         what=f"alert fired: {_clip(incident.title, limits.text_chars) or (incident.metric or 'symptom') + ' anomalous'}",
@@ -267,6 +298,8 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
     for ch in kept_changes:
         full_ids.update(x for x in (ch.entity, ch.before, ch.after, ch.commit) if x)
     full_ids.update(a.entity for a in timeline_anomalies)
+    actions = _actions(shown, limits)
+    full_ids.update(a.entity for a in actions)
 
     omitted = {
         "candidates": len(analysis.candidates) - len(shown),
@@ -283,4 +316,17 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
         timeline=tuple(timeline),
         omitted={k: v for k, v in omitted.items() if v > 0},
         aliases=_aliases(full_ids),
+        actions=tuple(ActionBrief(action=_clip(a.action, limits.text_chars), entity=short_id(a.entity),
+                                  risk=_clip(a.risk, limits.text_chars)) for a in actions),
     )
+
+
+def _actions(shown: tuple[Candidate, ...], limits: EvidenceLimits) -> list:
+    """The rule-based fixes of the first shown candidate that has any (as the template narrator picks them)."""
+    from .fixes import suggest_fixes  # fixes -> rollouts -> wording; imported here to keep this module's imports flat
+
+    for candidate in shown[:3]:
+        fixes = suggest_fixes(candidate.evidence, limit=3)
+        if fixes:
+            return fixes
+    return []

@@ -233,6 +233,9 @@ def with_commands(narrative: Narrative, template: Narrative) -> Narrative:
         match = next((t for t in spare if t.entity == fix.entity), None)
         if match is not None:
             spare.remove(match)
-            fix = fix.model_copy(update={"command": match.command, "effect": match.effect, "undo": match.undo})
+            if fix.action == match.action or match.action.startswith(fix.action.rstrip("…")):
+                fix = match  # the model picked faultline's own suggestion (the small profile does): keep it whole
+            else:
+                fix = fix.model_copy(update={"command": match.command, "effect": match.effect, "undo": match.undo})
         fixes.append(fix)
     return narrative.model_copy(update={"fix_suggestions": tuple(fixes + spare)})

@@ -40,7 +40,7 @@ from .exceptions import (
 )
 from .grounding import GroundingIndex, check_grounding, index_evidence, to_narrative
 from .models import Narrative
-from .prompting import SMALL_LIMITS, Prompt, build_prompt, retry_message
+from .prompting import SMALL_BUDGET_TOKENS, SMALL_LIMITS, Prompt, build_prompt, retry_message
 from .prompts import prompts_version
 from .retry import Deadline, RetryPolicy, call_with_retries
 from .evidence import EvidenceLimits
@@ -114,11 +114,7 @@ class LLMNarrator:
         """A grounded LLM narrative of ``analysis``, or ``fallback`` (default: the template's) flagged with why."""
         deadline = Deadline(self.settings.llm_deadline_s)
         fallback = fallback or narrate_template(analysis)
-        small = self.settings.llm_profile == "small"
-        prompt = build_prompt(
-            analysis, self.settings.llm_prompt_budget_tokens, SMALL_LIMITS if small else EvidenceLimits(),
-            show_format=not small or self.settings.llm_response_format == "none", small=small,
-        )
+        prompt = self.prompt(analysis)
         index = index_evidence(prompt.pack, [m["content"] for m in prompt.messages])
         key = self._key(prompt.pack)
         narrative = self.cache.get(key)
@@ -131,6 +127,16 @@ class LLMNarrator:
         # the commands and the confidence are faultline's own, never the model's: added after the cache, so a
         # recalibrated ranker or a newer rule shows up on a cached narrative too
         return with_confidence(with_commands(narrative, fallback), analysis)
+
+    def prompt(self, analysis: Analysis) -> Prompt:
+        """The messages this narrator sends for ``analysis`` (the profile's evidence limits and budget; the answer's
+        shape shown as an example only when no schema is sent — its ``<placeholders>`` are what small models copy)."""
+        small = self.settings.llm_profile == "small"
+        budget = self.settings.llm_prompt_budget_tokens
+        return build_prompt(
+            analysis, min(budget, SMALL_BUDGET_TOKENS) if small else budget, SMALL_LIMITS if small else EvidenceLimits(),
+            show_format=self.settings.llm_response_format == "none", small=small,
+        )
 
     def _key(self, pack: EvidencePack) -> str:
         return cache_key(

@@ -16,7 +16,8 @@ set to that bound (a token is at least one byte), and the shape shrinks until th
 ``FAULTLINE_LLM_MAX_TOKENS``. The ``small`` profile (models under ~1B parameters, e.g. SmolLM2-135M) goes further:
 a short answer whose free text is printable ASCII without digits, quotes or angle brackets — the model cannot copy
 the ``<placeholder>`` of an example, and cannot invent a number, a time or an id with digits in prose; facts travel
-in the enum-constrained fields. The bound is then exact (one byte per character).
+in the enum-constrained fields, and each event-chain step's text is picked from the timeline the model was shown
+(a selection task a 135M model can do; the timeline's numbers come with it). The bound is then exact.
 """
 
 from __future__ import annotations
@@ -26,24 +27,25 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from topology.timeutil import iso
 
 from .config import ResponseFormatMode
-from .evidence import EvidencePack
+from .evidence import ActionBrief, EvidencePack, TimelineEntry
 
 MAX_STEPS = 8
 MAX_FIXES = 4
 SCHEMA_NAME = "faultline_narrative"
 Profile = Literal["full", "small"]
 
-SMALL_TEXT_CLASS = "[a-zA-Z ,.;:()'/_+=!?&*#@%-]"
-"""Free text of the small profile: letters, spaces and punctuation; no digits, quotes, backslashes or ``<>``."""
+SMALL_TEXT_CLASS = "[a-zA-Z ,.;()'/_!?-]"
+"""Free text of the small profile: letters, spaces and plain punctuation. No digits (no number, time or sha can be
+written), no ``:`` or ``@`` (no ``kind:name`` id, no URL), no quotes, backslashes or ``<>`` (no placeholder)."""
 
 __all__ = [
     "AnswerShape", "DraftFix", "DraftStep", "NarrativeDraft", "answer_bound", "draft_schema", "fitted_format",
-    "response_format", "shape_for",
+    "action_line", "response_format", "shape_for", "timeline_line",
 ]
 
 
@@ -63,9 +65,19 @@ class DraftFix(BaseModel):
     risk: str
 
 
+def action_line(action: ActionBrief) -> str:
+    """A suggested action as the prompt shows it (``ACTION | ENTITY | RISK``); the small profile picks such lines."""
+    return f"{action.action} | {action.entity} | {action.risk}"
+
+
+def timeline_line(entry: TimelineEntry) -> str:
+    """A timeline entry as the prompt shows it (``AT | ENTITY | WHAT``); the small profile's steps are such lines."""
+    return f"{iso(entry.at)} | {entry.entity} | {entry.what}"
+
+
 class NarrativeDraft(BaseModel):
     """The model's answer, validated before any grounding. ``confidence`` is tolerated from servers that do not
-    enforce the schema, and ignored."""
+    enforce the schema, and ignored. A step given as a timeline line (the small profile) is split into its parts."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +86,32 @@ class NarrativeDraft(BaseModel):
     event_chain: list[DraftStep] = Field(max_length=MAX_STEPS * 2)
     fix_suggestions: list[DraftFix] = Field(max_length=MAX_FIXES * 2)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("event_chain", mode="before")
+    @classmethod
+    def _timeline_lines(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        steps = []
+        for item in value:
+            if isinstance(item, str) and item.count(" | ") >= 2:
+                at, entity, what = item.split(" | ", 2)
+                item = {"entity": entity, "at": at, "what": what}
+            steps.append(item)
+        return steps
+
+    @field_validator("fix_suggestions", mode="before")
+    @classmethod
+    def _action_lines(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        fixes = []
+        for item in value:
+            if isinstance(item, str) and item.count(" | ") >= 2:
+                action, entity, risk = item.split(" | ", 2)
+                item = {"action": action, "entity": entity, "risk": risk}
+            fixes.append(item)
+        return fixes
 
 
 @dataclass(frozen=True)
@@ -136,25 +174,29 @@ def draft_schema(pack: EvidencePack, *, enums: bool = True, lengths: bool = Fals
         entity["enum"] = pack.entity_ids()
         time["enum"] = [iso(t) for t in pack.times()]
     digits = shape.digits or not lengths
-    step = {
+    step: dict[str, Any] = {
         "type": "object",
         "properties": {"entity": entity, "at": time, "what": _text(shape.what, lengths, digits)},
         "required": ["entity", "at", "what"],
         "additionalProperties": False,
     }
-    fix = {
+    if not digits and pack.timeline:  # small profile: a step is a timeline line, copied whole
+        step = {"type": "string", "enum": [timeline_line(t) for t in pack.timeline]}
+    fix: dict[str, Any] = {
         "type": "object",
         "properties": {"action": _text(shape.action, lengths, digits), "entity": entity,
                        "risk": _text(shape.risk, lengths, digits)},
         "required": ["action", "entity", "risk"],
         "additionalProperties": False,
     }
+    if not digits and pack.actions:  # … and a fix one of the actions faultline's rules suggest
+        fix = {"type": "string", "enum": [action_line(a) for a in pack.actions]}
     return {
         "type": "object",
         "properties": {
             "summary": _text(shape.summary, lengths, digits),
             "root_cause": entity,
-            "event_chain": {"type": "array", "items": step, "maxItems": shape.steps},
+            "event_chain": {"type": "array", "items": step, "maxItems": shape.steps, **({"minItems": 1} if lengths else {})},
             "fix_suggestions": {"type": "array", "items": fix, "maxItems": shape.fixes},
         },
         "required": ["summary", "root_cause", "event_chain", "fix_suggestions"],

@@ -42,9 +42,12 @@ def assert_is_template_fallback(narrative, analysis: Analysis, code: str) -> Non
     assert narrative.fix_suggestions == template.fix_suggestions
 
 
-def assert_grounded_in(narrative, analysis: Analysis, budget: int = 2500) -> None:
+def assert_grounded_in(narrative, analysis: Analysis, settings: NarratorSettings | None = None) -> None:
     """Every id and time of an LLM narrative exists in the evidence the model was shown (full ids)."""
-    prompt = build_prompt(analysis, budget)
+    if settings is None:
+        prompt = build_prompt(analysis, 2500, show_format=False)  # as the narrator builds it for a schema-enforcing server
+    else:
+        prompt = LLMNarrator(settings).prompt(analysis)
     index = index_evidence(prompt.pack, [m["content"] for m in prompt.messages])
     full_ids = set(prompt.pack.aliases.values()) | set(prompt.pack.entity_ids())
     assert narrative.root_cause in full_ids
