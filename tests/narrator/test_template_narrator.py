@@ -108,3 +108,35 @@ def test_lookback_is_said_as_the_user_gave_it(tmp_path: Path) -> None:
     incident = Incident(symptom="app:x", at=datetime(2026, 11, 20, 11, tzinfo=timezone.utc), lookback="90m")
     empty = Analysis(incident=incident, candidates=(), anomalies=(), changes=())
     assert "in the 90m before the alert" in narrate_template(empty).summary
+
+
+def test_context_and_revision_from_the_rollout_object() -> None:
+    """A rollout read from the cluster (``faultline collect --context``) carries the context and revisions: the
+    command pins both, and the undo goes back to the exact revision."""
+    from correlators.models import Change, Evidence
+    from narrator.fixes import suggest_fixes
+
+    change = Change(
+        entity="pod:team-a/api-7d9f-x2", kind="rollout", at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc),
+        before="image:api@sha256:" + "a" * 64, after="image:api@sha256:" + "b" * 64,
+        attrs={"deployment": "team-a/api", "revision": 8, "previous_revision": 7, "context": "prod-eu"},
+    )
+    evidence = Evidence(kind="change", entity=change.entity, at=change.at, weight=0.9, summary="x", change=change)
+    [rollback] = suggest_fixes([evidence])
+    assert rollback.command == "kubectl --context prod-eu -n team-a rollout undo deployment/api --to-revision=7"
+    assert rollback.undo.startswith("`kubectl --context prod-eu -n team-a rollout undo deployment/api --to-revision=8`")
+    assert_safe([rollback])
+
+
+def test_names_are_shell_quoted_and_no_command_without_a_namespace() -> None:
+    from correlators.models import Change, Evidence
+    from narrator.fixes import suggest_fixes
+
+    at = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    hostile = Change(entity="pod:prod/x", kind="image_swap", at=at, before="image:a", after="image:b",
+                     attrs={"deployment": "prod/web;rm -rf ~"})
+    [fix] = suggest_fixes([Evidence(kind="change", entity="pod:prod/x", at=at, weight=1, summary="x", change=hostile)])
+    assert fix.command == "kubectl -n prod rollout undo 'deployment/web;rm -rf ~'"
+    nowhere = Change(entity="app:web", kind="image_swap", at=at, before="image:a", after="image:b")
+    [fix] = suggest_fixes([Evidence(kind="change", entity="app:web", at=at, weight=1, summary="x", change=nowhere)])
+    assert fix.command is None and "kubectl" not in fix.action  # no namespace known: no command at all
