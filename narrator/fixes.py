@@ -99,8 +99,8 @@ def _rollback(rollout: Rollout) -> FixSuggestion | None:
         entity=rollout.first_entity,
         risk="Rolling back restarts its pods; in-flight requests on them are dropped.",
         command=kubectl("get", f"pod/{pod}", "-o", f"jsonpath={owner}", namespace=namespace, context=context),
-        effect="Prints the pod's owner (a ReplicaSet is named after its Deployment) — the object to roll back with "
-               "`kubectl rollout undo`.",
+        effect="Prints the pod's owner (a ReplicaSet is named after its Deployment): the object to roll back, in the "
+               "same namespace.",
         undo=READ_ONLY,
     )
 

@@ -52,7 +52,8 @@ _URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>)\]]+")
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
 _CALENDAR = re.compile(
     r"\b(January|February|March|April|June|July|August|September|October|November|December"
-    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b",
+    re.IGNORECASE,
 )  # "May" is left out: it is mostly the verb
 _TRAILING = ".,:;!?…*_~"
 _KUBECTL = re.compile(r"\bkubectl\b[^\n;|&`\"')]*")
@@ -207,7 +208,7 @@ def index_evidence(pack: EvidencePack, texts: Iterable[str]) -> GroundingIndex:
         clocks=frozenset(clocks), hexes=frozenset(hexes), numbers=tuple(sorted(numbers)), aliases=dict(pack.aliases),
         urls=frozenset(u for m in mentions for u in m.urls),
         moments=frozenset(pack.moments()),
-        calendar=frozenset({w for m in mentions for w in m.calendar}
+        calendar=frozenset({w.capitalize() for m in mentions for w in m.calendar}
                            | {t.strftime("%B") for t in times} | {t.strftime("%A") for t in times}),
     )
 
@@ -222,7 +223,7 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
     problems += [f"{where} links {u!r}, which is not in the evidence" for u in found.urls if u not in index.urls]
     problems += [f"{where} contains the placeholder {p!r} instead of content" for p in found.placeholders]
     problems += [f"{where} names {w!r}, which is not the day or month of anything in the evidence"
-                 for w in found.calendar if w not in index.calendar]
+                 for w in found.calendar if w.capitalize() not in index.calendar]
     problems += [f"{where} writes the command {c!r} without -n <namespace>; it would act on whatever namespace the "
                  "shell is in" for c in unsafe_kubectl(text)]
     problems += [

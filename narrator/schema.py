@@ -147,7 +147,7 @@ class AnswerShape:
 
 
 FULL = AnswerShape(steps=MAX_STEPS, fixes=MAX_FIXES, summary=600, what=200, action=240, risk=200)
-SMALL = AnswerShape(steps=5, fixes=2, summary=200, what=80, action=120, risk=80, digits=False)
+SMALL = AnswerShape(steps=5, fixes=2, summary=160, what=80, action=120, risk=80, digits=False)
 
 
 def shape_for(profile: Profile) -> AnswerShape:
