@@ -12,6 +12,7 @@ evidence summaries already write them); ``aliases`` maps them back to the full i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,6 +24,8 @@ from detectors.models import Anomaly
 from rca.models import Analysis, Candidate
 from topology.models import short_id
 from topology.timeutil import UtcDatetime
+
+from .wording import z_text
 
 
 @dataclass(frozen=True)
@@ -183,13 +186,21 @@ def _fmt(value: float | None) -> str:
 
 
 def anomaly_text(anomaly: Anomaly) -> str:
-    """One line for the timeline, with the numbers the narrative may quote."""
+    """One line for the timeline, with the numbers the narrative may quote (a clipped z as ``> 20``)."""
     if anomaly.detector == "event":
         return f"{anomaly.metric.removeprefix('event:')} event"
     return (
         f"{anomaly.metric} {anomaly.direction} from {_fmt(anomaly.baseline)} to {_fmt(anomaly.current)} "
-        f"(robust z {anomaly.score:.1f})"
+        f"(robust {z_text(anomaly.score)})"
     )
+
+
+_ROBUST_Z = re.compile(r"robust z (\d+(?:\.\d+)?)")
+
+
+def _clipped_z(text: str) -> str:
+    """The ranker's summaries print a clipped z as ``robust z 20.0``; the prompt says ``robust z > 20``."""
+    return _ROBUST_Z.sub(lambda m: "robust " + z_text(float(m.group(1))), text)
 
 
 def change_text(change: Change) -> str:
@@ -204,7 +215,7 @@ def change_text(change: Change) -> str:
 def _evidence_text(evidence: Evidence) -> str:
     """The ranker's summary; for a change, a short form (its details are in the Changes section) plus the lag."""
     if evidence.kind != "change" or evidence.change is None:
-        return evidence.summary
+        return _clipped_z(evidence.summary)
     change = evidence.change
     text = f"{change_text(change)} on {short_id(change.entity)} at {change.at:%H:%M:%S}"
     _, sep, lag = evidence.summary.rpartition("; ")
