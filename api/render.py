@@ -70,14 +70,14 @@ class _Facts:
     """What has been stated already, so later mentions refer to it instead of repeating it."""
 
     def __init__(self, anomalies: Iterable[Anomaly] = ()) -> None:
-        self.rollouts: set[tuple] = set()
+        self.rollouts: dict[tuple, str] = {}  # key -> the title it was stated under
         self.anomalies: set[tuple[str, str | None, object]] = set()
         self.z = {(x.entity, x.metric, x.onset): x.score for x in anomalies if x.detector != "event"}
 
     def rollout(self, rollout: Rollout, day: object) -> str:
         if rollout.key in self.rollouts:
-            return f"the {rollout.title()} above"
-        self.rollouts.add(rollout.key)
+            return f"the {self.rollouts[rollout.key]} above"
+        self.rollouts[rollout.key] = rollout.title()
         return rollout.describe(day)  # type: ignore[arg-type]
 
     def evidence(self, item: Evidence, day: object) -> str:

@@ -93,14 +93,14 @@ def _rollback(rollout: Rollout) -> FixSuggestion | None:
             risk="Restarts what changed; check the old version is still available.",
         )
     namespace, pod = where
-    owner = "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}"
     return FixSuggestion(
         action=f"Roll back the workload that owns pod {namespace}/{pod} to its {previous}",
         entity=rollout.first_entity,
         risk="Rolling back restarts its pods; in-flight requests on them are dropped.",
-        command=kubectl("get", f"pod/{pod}", "-o", f"jsonpath={owner}", namespace=namespace, context=context),
-        effect="Prints the pod's owner (a ReplicaSet is named after its Deployment): the object to roll back, in the "
-               "same namespace.",
+        command=kubectl("get", f"pod/{pod}", "-o", "jsonpath={.metadata.ownerReferences[0].name}",
+                        namespace=namespace, context=context),
+        effect="Prints the pod's owner: a ReplicaSet named after its Deployment plus a hash, in the same namespace; "
+               "that Deployment is the one to roll back.",
         undo=READ_ONLY,
     )
 

@@ -65,7 +65,8 @@ class Rollout:
         noun = "rollout" if self.kind in ("rollout", "image_swap") and self.deployment else self.kind
         if self.deployment:
             return f"{noun} of deployment {self.deployment}"
-        return f"{noun} on {short_id(self.first_entity)}"
+        more = f" and {len(self.members) - 1} more" if len(self.members) > 1 else ""
+        return f"{noun} on {short_id(self.first_entity)}{more}"
 
     def describe(self, day: datetime | None = None) -> str:
         """The whole fact, once: what changed, from which commit, by whom, on which entities when."""
@@ -77,6 +78,8 @@ class Rollout:
             parts.append(f"commit {short_id(self.commit).removeprefix('commit:')}"
                          + (f" \"{message}\"" if message else "") + (f" by {author}" if author else ""))
         first, *others = self.members
+        if not others and first[0] in parts[0]:
+            return "; ".join(parts)  # "restart on pod:x" says where already
         where = short_id(first[0]) + "".join(f", then {short_id(e)} at {clock(at, day)}" for e, at in others)
         return "; ".join(parts) + f"; on {where}"
 
