@@ -146,7 +146,7 @@ def _event_fix(item: Evidence) -> FixSuggestion | None:
     templates = {
         "OOMKilled": ("Raise the memory limit of {e} or find the leak (heap profile) before it is killed again",
                       "A higher limit can starve neighbours on the node; a leak only slows down.",
-                      ("top", "pod/{p}", "--containers"), "Shows the containers' current memory use."),
+                      ("top", "pod", "{p}", "--containers"), "Shows the containers' current memory use."),
         "CrashLoopBackOff": ("Read the last logs of {e} and roll back its latest change",
                              "Restarting without a fix keeps the loop going.",
                              ("logs", "pod/{p}", "--previous", "--all-containers"),

@@ -70,7 +70,7 @@ def assert_safe(fixes: tuple[FixSuggestion, ...] | list[FixSuggestion]) -> None:
         for text in (fix.action, fix.command or "", fix.effect or "", fix.undo or "", fix.risk):
             assert not unsafe_kubectl(text), f"kubectl without a namespace in {text!r}"
             for command in re.findall(r"kubectl [^`]*", text):
-                assert re.search(r"\b(deployment|pod|node)/\S", command), f"no resource kind in {command!r}"
+                assert re.search(r"\b(deployment|pod|node)/\S|\btop pod \S", command), f"no resource kind in {command!r}"
 
 
 def test_confidence_says_it_is_uncalibrated_when_the_ranker_gives_none(demo: tuple[object, Analysis]) -> None:
@@ -140,3 +140,29 @@ def test_names_are_shell_quoted_and_no_command_without_a_namespace() -> None:
     nowhere = Change(entity="app:web", kind="image_swap", at=at, before="image:a", after="image:b")
     [fix] = suggest_fixes([Evidence(kind="change", entity="app:web", at=at, weight=1, summary="x", change=nowhere)])
     assert fix.command is None and "kubectl" not in fix.action  # no namespace known: no command at all
+
+
+@pytest.mark.parametrize("fault", ["bad_rollout", "gpu_fault", "node_cpu_hog", "vectordb_slowdown", "memory_leak_oom",
+                                   "kv_cache_pressure", "downstream_errors"])
+def test_generated_incidents_get_safe_commands_and_a_chain_in_time_order(tmp_path: Path, fault: str) -> None:
+    """Every fault type of the generated suite: the template's commands are paste-safe, its steps in time order."""
+    from benchmarks.scenarios import CaseSpec, generate, write_case
+
+    case_dir = write_case(generate(CaseSpec(seed=31, fault=fault, entities=60)), tmp_path / "case", with_truth=False)
+    narrative = narrate_template(analyze(load_case(case_dir)))
+    assert_safe(narrative.fix_suggestions)
+    commands = [f.command for f in narrative.fix_suggestions if f.command and f.command.startswith("kubectl")]
+    assert all(" -n chat " in c for c in commands), commands
+    times = [s.at for s in narrative.event_chain]
+    assert times == sorted(times) and narrative.confidence_text
+
+
+def test_some_generated_incidents_do_get_kubectl_commands(tmp_path: Path) -> None:
+    """So the test above is not passing on empty lists: the OOM case reads memory and logs, namespaced."""
+    from benchmarks.scenarios import CaseSpec, generate, write_case
+
+    case_dir = write_case(generate(CaseSpec(seed=31, fault="memory_leak_oom", entities=60)), tmp_path / "c",
+                          with_truth=False)
+    commands = [f.command for f in narrate_template(analyze(load_case(case_dir))).fix_suggestions if f.command]
+    assert "kubectl -n chat top pod chat-rag-0 --containers" in commands
+    assert "kubectl -n chat logs pod/chat-rag-0 --previous --all-containers" in commands
