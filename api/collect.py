@@ -144,6 +144,8 @@ def collect_once(
             named = workloads(snapshot, options.mapping)
             events = events_from_snapshot(snapshot, named)
             changes = changes_from_snapshot(snapshot, named)
+            if options.kube_context:  # fix commands then say --context, not whatever context the shell has
+                changes = [c.model_copy(update={"attrs": {**c.attrs, "context": options.kube_context}}) for c in changes]
             out.events += events
             out.changes += changes
             out.samples.append(restart_samples(snapshot))

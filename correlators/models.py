@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.models import Anomaly, Event, SeriesFrame
 from detectors.roles import MetricInfo
@@ -38,6 +38,17 @@ class Incident(BaseModel):
     at: UtcDatetime
     lookback: timedelta = timedelta(minutes=60)
     title: str = ""
+    lookback_text: str | None = None
+    """The look-back as the user wrote it (``60m``), so answers repeat it in their words, not as ``1:00:00``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_lookback_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("lookback_text") is None:
+            given = data.get("lookback")
+            if given is None or isinstance(given, str):
+                return {**data, "lookback_text": (given or "60m").strip()[:32]}
+        return data
 
     @field_validator("lookback", mode="before")
     @classmethod

@@ -30,7 +30,9 @@ class NarratorSettings(BaseSettings):
     ``json_schema`` is OpenAI's structured output (OpenAI, vLLM, llama.cpp's ``llama-server``, Ollama);
     ``json_object`` sends ``{"type": "json_object", "schema": ...}`` (llama-cpp-python, Anyscale-style; plain JSON
     mode elsewhere); ``auto`` tries ``json_schema`` and falls back to ``json_object`` once if the server rejects it;
-    ``none`` asks for JSON in the prompt only.
+    ``none`` asks for JSON in the prompt only. ``llm_max_tokens`` is the most an answer may cost: where the server
+    enforces the schema's string bounds, the answer's shape is sized to fit it and the request asks for exactly the
+    longest answer the shape allows, so an answer is never cut mid-string (``narrator.schema``).
     """
 
     model_config = SettingsConfigDict(env_prefix="FAULTLINE_", env_ignore_empty=True, extra="ignore", frozen=True)
@@ -40,12 +42,17 @@ class NarratorSettings(BaseSettings):
     llm_model: str | None = None
     llm_timeout_s: float = Field(default=30.0, gt=0, description="one HTTP request")
     llm_deadline_s: float = Field(default=60.0, gt=0, description="the whole narration, retries included")
-    llm_max_tokens: int = Field(default=900, ge=64, le=32768)
+    llm_max_tokens: int = Field(default=1500, ge=64, le=32768)
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     llm_max_retries: int = Field(default=2, ge=0, le=10, description="extra attempts on timeout, 429, 5xx")
     llm_backoff_s: float = Field(default=0.5, ge=0.0, description="first backoff; doubles each retry")
     llm_max_backoff_s: float = Field(default=8.0, ge=0.0, description="cap on one sleep, Retry-After included")
     llm_response_format: ResponseFormatMode = "auto"
+    llm_profile: Literal["full", "small"] = Field(
+        default="full",
+        description="small: for models under ~1B parameters (SmolLM2, Qwen2.5-0.5B): a shorter prompt and a short "
+                    "answer whose free text has no digits; facts travel in schema-pinned fields",
+    )
     llm_prompt_budget_tokens: int = Field(default=2500, ge=400, description="approximate tokens of the whole prompt")
     llm_cache_size: int = Field(default=128, ge=0, description="narratives kept in memory (0 = no memory cache)")
     llm_cache_dir: Path | None = Field(default=None, description="also keep narratives as JSON files here")

@@ -12,6 +12,7 @@ evidence summaries already write them); ``aliases`` maps them back to the full i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,6 +24,8 @@ from detectors.models import Anomaly
 from rca.models import Analysis, Candidate
 from topology.models import short_id
 from topology.timeutil import UtcDatetime
+
+from .wording import z_text
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,16 @@ class IncidentBrief(BaseModel):
     lookback_min: float
 
 
+class ActionBrief(BaseModel):
+    """A fix faultline's own rules derive from the evidence (``narrator.fixes``), shown so a model can choose."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    entity: str
+    risk: str
+
+
 class EvidencePack(BaseModel):
     """Everything the model is shown. ``omitted`` counts what was left out for the budget (shown as a note)."""
 
@@ -124,6 +137,7 @@ class EvidencePack(BaseModel):
     timeline: tuple[TimelineEntry, ...]
     omitted: dict[str, int]
     aliases: dict[str, str]
+    actions: tuple[ActionBrief, ...] = ()
 
     def entity_ids(self) -> list[str]:
         """Every id the pack names in a structured field, in first-seen order (display form)."""
@@ -135,6 +149,7 @@ class EvidencePack(BaseModel):
         for ch in self.changes:
             seen.update(dict.fromkeys(x for x in (ch.entity, ch.before, ch.after, ch.commit) if x))
         seen.update(dict.fromkeys(t.entity for t in self.timeline))
+        seen.update(dict.fromkeys(a.entity for a in self.actions))
         return list(seen)
 
     def times(self) -> list[datetime]:
@@ -144,6 +159,18 @@ class EvidencePack(BaseModel):
         moments.update(ch.at for ch in self.changes)
         moments.update(t.at for t in self.timeline)
         return sorted(moments)
+
+    def moments(self) -> set[tuple[str, datetime]]:
+        """Every (entity, time) the pack ties together: what happened to whom, when. A change's time belongs to the
+        changed entity, its images and its commit."""
+        pairs = {(self.incident.symptom, self.incident.at)}
+        pairs.update((e.entity, e.at) for c in self.candidates for e in c.evidence)
+        pairs.update((t.entity, t.at) for t in self.timeline)
+        for ch in self.changes:
+            pairs.update((x, ch.at) for x in (ch.entity, ch.before, ch.after, ch.commit) if x)
+        for c in self.candidates:  # a change carried as a candidate's evidence names the candidate too
+            pairs.update((c.entity, e.at) for e in c.evidence if e.kind == "change")
+        return pairs
 
     def full_id(self, display_id: str) -> str:
         return self.aliases.get(display_id, display_id)
@@ -159,13 +186,21 @@ def _fmt(value: float | None) -> str:
 
 
 def anomaly_text(anomaly: Anomaly) -> str:
-    """One line for the timeline, with the numbers the narrative may quote."""
+    """One line for the timeline, with the numbers the narrative may quote (a clipped z as ``> 20``)."""
     if anomaly.detector == "event":
         return f"{anomaly.metric.removeprefix('event:')} event"
     return (
         f"{anomaly.metric} {anomaly.direction} from {_fmt(anomaly.baseline)} to {_fmt(anomaly.current)} "
-        f"(robust z {anomaly.score:.1f})"
+        f"(robust {z_text(anomaly.score)})"
     )
+
+
+_ROBUST_Z = re.compile(r"robust z (\d+(?:\.\d+)?)")
+
+
+def _clipped_z(text: str) -> str:
+    """The ranker's summaries print a clipped z as ``robust z 20.0``; the prompt says ``robust z > 20``."""
+    return _ROBUST_Z.sub(lambda m: "robust " + z_text(float(m.group(1))), text)
 
 
 def change_text(change: Change) -> str:
@@ -180,7 +215,7 @@ def change_text(change: Change) -> str:
 def _evidence_text(evidence: Evidence) -> str:
     """The ranker's summary; for a change, a short form (its details are in the Changes section) plus the lag."""
     if evidence.kind != "change" or evidence.change is None:
-        return evidence.summary
+        return _clipped_z(evidence.summary)
     change = evidence.change
     text = f"{change_text(change)} on {short_id(change.entity)} at {change.at:%H:%M:%S}"
     _, sep, lag = evidence.summary.rpartition("; ")
@@ -246,7 +281,14 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
     )
     kept_changes = changes[: limits.changes]
 
-    anomalies = sorted(analysis.anomalies, key=lambda a: (_relevance(chain_sets, a.entity), -a.score))
+    earliest: dict[str, Anomaly] = {}
+    for a in analysis.anomalies:  # when each entity began to go wrong: kept first, so the timeline starts right
+        if a.entity not in earliest or (a.onset, -a.score) < (earliest[a.entity].onset, -earliest[a.entity].score):
+            earliest[a.entity] = a
+    anomalies = sorted(
+        analysis.anomalies,
+        key=lambda a: (_relevance(chain_sets, a.entity), earliest[a.entity] is not a, -a.score),
+    )
     alert = TimelineEntry(
         at=incident.at, entity=short_id(incident.symptom),
         what=f"alert fired: {_clip(incident.title, limits.text_chars) or (incident.metric or 'symptom') + ' anomalous'}",
@@ -267,6 +309,8 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
     for ch in kept_changes:
         full_ids.update(x for x in (ch.entity, ch.before, ch.after, ch.commit) if x)
     full_ids.update(a.entity for a in timeline_anomalies)
+    actions = _actions(shown, limits)
+    full_ids.update(a.entity for a in actions)
 
     omitted = {
         "candidates": len(analysis.candidates) - len(shown),
@@ -283,4 +327,17 @@ def build_evidence(analysis: Analysis, limits: EvidenceLimits = EvidenceLimits()
         timeline=tuple(timeline),
         omitted={k: v for k, v in omitted.items() if v > 0},
         aliases=_aliases(full_ids),
+        actions=tuple(ActionBrief(action=_clip(a.action, limits.text_chars), entity=short_id(a.entity),
+                                  risk=_clip(a.risk, limits.text_chars)) for a in actions),
     )
+
+
+def _actions(shown: tuple[Candidate, ...], limits: EvidenceLimits) -> list:
+    """The rule-based fixes of the first shown candidate that has any (as the template narrator picks them)."""
+    from .fixes import suggest_fixes  # fixes -> rollouts -> wording; imported here to keep this module's imports flat
+
+    for candidate in shown[:3]:
+        fixes = suggest_fixes(candidate.evidence, limit=3)
+        if fixes:
+            return fixes
+    return []

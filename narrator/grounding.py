@@ -5,10 +5,14 @@ on an invented pod or a made-up latency figure loses time in the worst moment, s
 
 - entity ids (in ``root_cause``, each step and fix, and anywhere in the free text) must be ids of the evidence;
   a commit or digest may be shortened to a prefix of at least 7 hex digits;
-- times (step times, ISO timestamps and ``HH:MM[:SS]`` clock readings in text) must be times of the evidence;
+- times (step times, ISO timestamps and ``HH:MM[:SS]`` clock readings in text) must be times of the evidence, and
+  a step's entity and time must belong together (something happened to that entity at that time);
 - bare commit shas / digests (7–64 hex digits) must be prefixes of ones in the evidence;
 - URLs must appear in the evidence (it holds none today, so any link is invented);
+- month and weekday names must be those of the evidence's times (a date in words is still a date);
 - template placeholders (``<entity id>``, ``<what happened>``) copied from the answer format are not content;
+- a ``kubectl`` command must name its namespace (``-n``/``--namespace``, or ``-A``), unless it acts on a node:
+  pasted into a shell whose namespace is another one, it would act on the wrong objects;
 - numbers quoted in text must match a number of the evidence within rounding (``3.2`` matches ``3.163``; ``95%``
   matches ``0.95``; ``ms``/``s`` conversions allowed). Version strings (``0.6.3``) are not numbers. The small
   integers 0, 1 and 2 without a unit are allowed (counting words: "both pods", "1 commit").
@@ -32,7 +36,7 @@ from .evidence import EvidencePack
 from .models import ChainStep, FixSuggestion, Narrative
 from .schema import NarrativeDraft
 
-__all__ = ["GroundingIndex", "Mentions", "check_grounding", "index_evidence", "scan", "to_narrative"]
+__all__ = ["GroundingIndex", "Mentions", "check_grounding", "index_evidence", "scan", "to_narrative", "unsafe_kubectl"]
 
 MAX_PROBLEMS = 8
 SMALL_INTEGERS = frozenset({0.0, 1.0, 2.0})
@@ -46,7 +50,21 @@ _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){2,}(?![\w.])")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?%|\s?ms\b|\s?s\b)?")
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>)\]]+")
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
+_CALENDAR = re.compile(
+    r"\b(January|February|March|April|June|July|August|September|October|November|December"
+    r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b",
+    re.IGNORECASE,
+)  # "May" is left out: it is mostly the verb
 _TRAILING = ".,:;!?…*_~"
+_KUBECTL = re.compile(r"\bkubectl\b[^\n;|&`\"')]*")
+_NAMESPACED = re.compile(r"(?:^|\s)(?:-n\s*\S|--namespace[=\s]\S|-A\b|--all-namespaces\b)")
+_CLUSTER_SCOPED = re.compile(r"\b(?:node|nodes|no|namespace|namespaces|ns)(?:/|\s)|\b(?:cordon|uncordon|drain)\b")
+
+
+def unsafe_kubectl(text: str) -> list[str]:
+    """The ``kubectl`` commands in ``text`` that name no namespace and act on namespaced objects."""
+    return [m.group(0).strip() for m in _KUBECTL.finditer(text)
+            if not _NAMESPACED.search(m.group(0)) and not _CLUSTER_SCOPED.search(m.group(0))]
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class Mentions:
     numbers: tuple[tuple[str, float, int, str], ...] = ()  # (as written, value, decimals, unit)
     urls: tuple[str, ...] = ()
     placeholders: tuple[str, ...] = ()
+    calendar: tuple[str, ...] = ()  # month and weekday names: a date in words
 
 
 def _blank(text: str, span: tuple[int, int]) -> str:
@@ -71,6 +90,7 @@ def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
     """Find entity ids, times, shas and numbers in ``text``; each character counts for one kind of claim only."""
     kinds = set(kinds)
     placeholders = tuple(m.group(0) for m in _PLACEHOLDER.finditer(text))
+    calendar = tuple(m.group(0) for m in _CALENDAR.finditer(text))
     urls = []
     for m in list(_URL.finditer(text)):
         urls.append(m.group(0).rstrip(_TRAILING))
@@ -114,7 +134,7 @@ def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
         numbers.append((m.group(0).strip(), value, max(0, len(frac) - 1), unit))
     return Mentions(
         entities=tuple(entities), times=tuple(times), dates=tuple(dates), clocks=tuple(clocks), hexes=tuple(hexes),
-        numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders,
+        numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders, calendar=calendar,
     )
 
 
@@ -131,6 +151,8 @@ class GroundingIndex:
     numbers: tuple[float, ...]
     aliases: dict[str, str] = field(default_factory=dict)
     urls: frozenset[str] = frozenset()
+    moments: frozenset[tuple[str, datetime]] = frozenset()
+    calendar: frozenset[str] = frozenset()
 
     def resolve(self, entity: str) -> str | None:
         """The evidence id ``entity`` names (exactly, or as a ≥7-hex-digit prefix of a commit/digest), or None."""
@@ -145,6 +167,11 @@ class GroundingIndex:
 
     def has_time(self, moment: datetime) -> bool:
         return any(abs((moment - t).total_seconds()) < 1.0 for t in self.times)
+
+    def has_moment(self, entity: str, moment: datetime) -> bool:
+        """Does the evidence say something happened to ``entity`` (an id it resolves) at ``moment``?"""
+        return any((e == entity or self.aliases.get(e) == entity) and abs((moment - t).total_seconds()) < 1.0
+                   for e, t in self.moments)
 
     def has_hex(self, token: str) -> bool:
         return any(h.startswith(token) or token.startswith(h) for h in self.hexes if len(h) >= 7)
@@ -180,6 +207,9 @@ def index_evidence(pack: EvidencePack, texts: Iterable[str]) -> GroundingIndex:
         entities=frozenset(entities), kinds=frozenset(kinds), times=frozenset(times), dates=frozenset(dates),
         clocks=frozenset(clocks), hexes=frozenset(hexes), numbers=tuple(sorted(numbers)), aliases=dict(pack.aliases),
         urls=frozenset(u for m in mentions for u in m.urls),
+        moments=frozenset(pack.moments()),
+        calendar=frozenset({w.capitalize() for m in mentions for w in m.calendar}
+                           | {t.strftime("%B") for t in times} | {t.strftime("%A") for t in times}),
     )
 
 
@@ -192,6 +222,10 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
     problems += [f"{where} names {h!r}, which is not a commit or digest in the evidence" for h in found.hexes if not index.has_hex(h)]
     problems += [f"{where} links {u!r}, which is not in the evidence" for u in found.urls if u not in index.urls]
     problems += [f"{where} contains the placeholder {p!r} instead of content" for p in found.placeholders]
+    problems += [f"{where} names {w!r}, which is not the day or month of anything in the evidence"
+                 for w in found.calendar if w.capitalize() not in index.calendar]
+    problems += [f"{where} writes the command {c!r} without -n <namespace>; it would act on whatever namespace the "
+                 "shell is in" for c in unsafe_kubectl(text)]
     problems += [
         f"{where} quotes the number {raw!r}, which does not match any number in the evidence"
         for raw, value, decimals, unit in found.numbers
@@ -218,6 +252,9 @@ def check_grounding(draft: NarrativeDraft, index: GroundingIndex) -> list[str]:
         else:
             if not index.has_time(moment):
                 problems.append(f"event_chain[{i}].at {step.at!r} is not a time in the evidence")
+            elif (entity := index.resolve(step.entity)) is not None and not index.has_moment(entity, moment):
+                problems.append(f"event_chain[{i}] puts {step.entity!r} at {step.at!r}, but the evidence has nothing "
+                                "about that entity at that time")
         problems += _text_problems(f"event_chain[{i}].what", step.what, index)
     for i, fix in enumerate(draft.fix_suggestions):
         if index.resolve(fix.entity) is None:
@@ -244,10 +281,9 @@ def to_narrative(draft: NarrativeDraft, index: GroundingIndex, model: str | None
         summary=draft.summary.strip(),
         root_cause=full(draft.root_cause),
         event_chain=tuple(steps),
-        fix_suggestions=tuple(
+        fix_suggestions=tuple(dict.fromkeys(  # a small model may pick the same action twice
             FixSuggestion(action=f.action.strip(), entity=full(f.entity), risk=f.risk.strip()) for f in draft.fix_suggestions
-        ),
-        confidence=draft.confidence,
+        )),
         narrator="llm",
         model=model,
     )

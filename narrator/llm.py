@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from rca.models import Analysis
 
 from .cache import NarrativeCache, cache_key
+from .confidence import with_confidence
 from .client import ChatClient, ChatReply, OpenAIChatClient
 from .config import NarratorSettings, ResponseFormatMode
 from .evidence import EvidencePack
@@ -39,15 +40,17 @@ from .exceptions import (
 )
 from .grounding import GroundingIndex, check_grounding, index_evidence, to_narrative
 from .models import Narrative
-from .prompting import Prompt, build_prompt, retry_message
+from .prompting import SMALL_BUDGET_TOKENS, SMALL_LIMITS, Prompt, build_prompt, retry_message
 from .prompts import prompts_version
 from .retry import Deadline, RetryPolicy, call_with_retries
-from .schema import NarrativeDraft, response_format
+from .evidence import EvidenceLimits
+from .fixes import with_commands
+from .schema import NarrativeDraft, fitted_format
 from .template import narrate_template
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "draft-1"
+SCHEMA_VERSION = "draft-2"
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object")
 
 __all__ = ["LLMNarrator", "parse_draft"]
@@ -111,23 +114,35 @@ class LLMNarrator:
         """A grounded LLM narrative of ``analysis``, or ``fallback`` (default: the template's) flagged with why."""
         deadline = Deadline(self.settings.llm_deadline_s)
         fallback = fallback or narrate_template(analysis)
-        prompt = build_prompt(analysis, self.settings.llm_prompt_budget_tokens)
+        prompt = self.prompt(analysis)
         index = index_evidence(prompt.pack, [m["content"] for m in prompt.messages])
         key = self._key(prompt.pack)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        try:
-            narrative = self._converse(prompt, index, deadline)
-        except NarratorError as exc:
-            return self._fallback(fallback, exc)
-        self.cache.put(key, narrative)
-        return narrative
+        narrative = self.cache.get(key)
+        if narrative is None:
+            try:
+                narrative = self._converse(prompt, index, deadline)
+            except NarratorError as exc:
+                return self._fallback(fallback, exc)
+            self.cache.put(key, narrative)
+        # the commands and the confidence are faultline's own, never the model's: added after the cache, so a
+        # recalibrated ranker or a newer rule shows up on a cached narrative too
+        return with_confidence(with_commands(narrative, fallback), analysis)
+
+    def prompt(self, analysis: Analysis) -> Prompt:
+        """The messages this narrator sends for ``analysis`` (the profile's evidence limits and budget; the answer's
+        shape shown as an example only when no schema is sent — its ``<placeholders>`` are what small models copy)."""
+        small = self.settings.llm_profile == "small"
+        budget = self.settings.llm_prompt_budget_tokens
+        return build_prompt(
+            analysis, min(budget, SMALL_BUDGET_TOKENS) if small else budget, SMALL_LIMITS if small else EvidenceLimits(),
+            show_format=self.settings.llm_response_format == "none", small=small,
+        )
 
     def _key(self, pack: EvidencePack) -> str:
         return cache_key(
             pack.model_dump_json(), str(self.settings.llm_model), str(self.settings.llm_base_url),
-            prompts_version(), SCHEMA_VERSION, f"{self.settings.llm_temperature}",
+            prompts_version(), SCHEMA_VERSION, f"{self.settings.llm_temperature}", self.settings.llm_profile,
+            str(self.settings.llm_max_tokens),
         )
 
     def _converse(self, prompt: Prompt, index: GroundingIndex, deadline: Deadline) -> Narrative:
@@ -169,13 +184,14 @@ class LLMNarrator:
     def _ask_with(
         self, mode: ResponseFormatMode, messages: list[dict[str, str]], pack: EvidencePack, deadline: Deadline
     ) -> ChatReply:
-        fmt = response_format(mode, pack)
         settings = self.settings
+        fitted = fitted_format(mode, pack, settings.llm_profile, settings.llm_max_tokens)
+        fmt = fitted.response_format
 
         def call(timeout_s: float) -> ChatReply:
             try:
                 return self.client.complete(
-                    messages, response_format=fmt, max_tokens=settings.llm_max_tokens,
+                    messages, response_format=fmt, max_tokens=fitted.max_tokens,
                     temperature=settings.llm_temperature, timeout_s=timeout_s,
                 )
             except (LLMServerError, LLMRequestRejected) as exc:

@@ -20,11 +20,18 @@ class ChainStep(BaseModel):
 
 
 class FixSuggestion(BaseModel):
+    """An action on an entity, with its risk. ``command`` (when faultline knows enough to write one) is safe to paste:
+    it names its namespace (``-n``), its kube context when known, and the resource kind; ``effect`` says what it
+    does and ``undo`` how to take it back."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: str
     entity: str
     risk: str
+    command: str | None = None
+    effect: str | None = None
+    undo: str | None = None
 
 
 class Narrative(BaseModel):
@@ -37,7 +44,13 @@ class Narrative(BaseModel):
     root_cause: str
     event_chain: tuple[ChainStep, ...]
     fix_suggestions: tuple[FixSuggestion, ...]
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The analysis's calibrated P(root_cause is right); None while the ranker is uncalibrated (never the model's)."""
     narrator: Literal["template", "llm"] = "template"
     model: str | None = None
     fallback_reason: str | None = None
+    calibrated_on: int | None = None
+    close_calls: tuple[str, ...] = ()
+    """Other candidates too close to the top one to call (not on its chain, not the same change)."""
+    confidence_text: str = ""
+    """What the confidence means, in one or two sentences (shown by the CLI, the console and the PagerDuty note)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from correlators.models import Change, Evidence, Incident
 from detectors.models import Anomaly
@@ -82,3 +82,7 @@ class Analysis(BaseModel):
     subgraph_entities: int = 0
     subgraph_relations: int = 0
     timings_ms: dict[str, float] = {}
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    """P(the top candidate is the root cause), calibrated on development incidents; None while uncalibrated."""
+    calibrated_on: int | None = Field(default=None, ge=0)
+    """How many development incidents ``confidence`` was calibrated on (said next to the number)."""

@@ -16,6 +16,8 @@ Callers above this package catch these, never a driver's own exceptions: adapter
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class TopologyError(Exception):
     """Base of all topology errors."""
@@ -37,11 +39,29 @@ class CaseFormatError(TopologyError):
 
 
 class UnknownEntityError(TopologyError):
-    """An entity id the store does not hold (e.g. a symptom nobody collected)."""
+    """An entity id the store does not hold (e.g. a symptom nobody collected).
 
-    def __init__(self, entity_id: str) -> None:
+    ``suggestions`` are the closest ids the store does hold (``topology.suggest``), named in the message as "did you
+    mean …". A store passes them as a function: they are searched only when someone reads the message or the
+    attribute, so a caller that merely asks "does it exist?" (alert label mapping) never pays for the search.
+    """
+
+    def __init__(self, entity_id: str, suggestions: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()) -> None:
+        super().__init__(entity_id)
         self.entity_id = entity_id
-        super().__init__(f"unknown entity: {entity_id!r}")
+        self._suggest = suggestions
+        self._suggestions: tuple[str, ...] | None = None if callable(suggestions) else tuple(suggestions)
+
+    @property
+    def suggestions(self) -> tuple[str, ...]:
+        if self._suggestions is None:
+            assert callable(self._suggest)
+            self._suggestions = tuple(self._suggest())
+        return self._suggestions
+
+    def __str__(self) -> str:
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"unknown entity: {self.entity_id!r}{hint}"
 
 
 class StoreError(TopologyError):

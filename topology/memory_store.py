@@ -19,6 +19,7 @@ import networkx as nx
 from .exceptions import StoreError, UnknownEntityError
 from .models import Entity, Relation, RelationKind, Subgraph
 from .store import Direction
+from .suggest import closest_ids
 from .timeutil import parse_time
 
 _FORMAT_VERSION = 1
@@ -109,7 +110,7 @@ class MemoryStore:
     # -- reads ----------------------------------------------------------------------------------------------------
     def get_entity(self, entity_id: str) -> Entity:
         if entity_id not in self._graph:
-            raise UnknownEntityError(entity_id)
+            raise UnknownEntityError(entity_id, lambda: closest_ids(entity_id, self._graph.nodes))
         return self._graph.nodes[entity_id]["entity"]
 
     def open_relations(self, kinds: Iterable[RelationKind] | None = None) -> list[Relation]:
@@ -130,7 +131,7 @@ class MemoryStore:
         direction: Direction = "down",
     ) -> Subgraph:
         if root not in self._graph:
-            raise UnknownEntityError(root)
+            raise UnknownEntityError(root, lambda: closest_ids(root, self._graph.nodes))
         start = since or at
 
         def live(data: dict) -> bool:

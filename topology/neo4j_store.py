@@ -49,6 +49,7 @@ from neo4j.exceptions import (
 from .exceptions import StoreError, StoreUnavailableError, UnknownEntityError
 from .models import Entity, Relation, RelationKind, Subgraph
 from .store import Direction
+from .suggest import closest_ids
 from .timeutil import parse_time
 from .versioning import plan_relation_writes
 
@@ -115,6 +116,9 @@ RETURN count(r) AS closed
 """
 
 _GET_ENTITY = "MATCH (e:Entity {id: $id}) RETURN properties(e) AS props"
+_IDS_OF_KIND = "MATCH (e:Entity) WHERE e.id STARTS WITH $prefix RETURN e.id AS id LIMIT $limit"
+SUGGEST_SCAN = 20_000
+"""'Did you mean' reads at most this many ids of the unknown id's kind (a fleet has more; the error stays cheap)."""
 
 _OPEN_RELATIONS = f"""
 MATCH (a:Entity)-[r:{_TYPES}]->(b:Entity)
@@ -380,8 +384,18 @@ class Neo4jStore:
     def get_entity(self, entity_id: str) -> Entity:
         record = self._read(lambda tx: tx.run(_GET_ENTITY, id=entity_id).single(), "reading an entity")
         if record is None:
-            raise UnknownEntityError(entity_id)
+            raise UnknownEntityError(entity_id, lambda: self._closest(entity_id))
         return _entity(record["props"])
+
+    def _closest(self, entity_id: str) -> tuple[str, ...]:
+        """Ids of the same kind closest to an unknown one; none if even that read fails (the error is the news)."""
+        prefix = entity_id.partition(":")[0] + ":"
+        try:
+            ids = self._read(lambda tx: [r["id"] for r in tx.run(_IDS_OF_KIND, prefix=prefix, limit=SUGGEST_SCAN)],
+                             "reading ids for suggestions")
+        except Exception:  # noqa: BLE001 - best effort (the driver may be closed by now): the unknown id is the news
+            return ()
+        return closest_ids(entity_id, ids)
 
     def open_relations(self, kinds: Iterable[RelationKind] | None = None) -> list[Relation]:
         wanted = [RelationKind(k).value for k in (kinds if kinds is not None else RelationKind)]
@@ -414,7 +428,7 @@ class Neo4jStore:
 
         records = self._read(work, f"reading the subgraph around {root!r}")
         if not records:
-            raise UnknownEntityError(root)
+            raise UnknownEntityError(root, lambda: self._closest(root))
         entities = tuple(
             sorted(
                 (_entity(rec["props"]) for rec in records),

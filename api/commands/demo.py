@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import tempfile
+import textwrap
 import time
 
 
@@ -13,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     from correlators.case_files import load_case
     from ..demo import build_demo_case
     from ..insight import build_insight
-    from ..render import render_text
+    from ..render import render_text, terminal_width
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="faultline-demo-") as tmp:
@@ -23,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
             json.dump(insight.to_public(), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print("faultline demo — DeepSeek-style chat with RAG; a vLLM image rollout at 10:50 (commit "
-                  f"{world.bad_commit[:12]} in a real git repo)\n")
+            print(textwrap.fill("faultline demo: a DeepSeek-style chat with RAG, its deployments in a real git "
+                                "repository; analysing its latency incident", terminal_width()) + "\n")
             print(render_text(insight))
             print(f"\nDemo finished in {time.perf_counter() - started:.2f} s"
                   + (f"; case kept in {world.case_dir}" if args.keep else ""))

@@ -8,6 +8,7 @@ browser on http://127.0.0.1:8080 shows the magic wand working. ``--host``/``--po
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from pydantic import ValidationError
@@ -31,9 +32,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings)
     print(f"faultline console and API on {settings.base_url}  (API docs: {settings.base_url}/docs)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info" if args.verbose else "warning",
-                access_log=args.verbose, server_header=False)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info" if args.verbose else "warning",
+                    access_log=args.verbose, server_header=False)
+    except _Terminated:
+        return 128 + signal.SIGTERM  # shut down gracefully; the exit runs atexit cleanups (the demo's temp folder)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (Kubernetes, systemd, ``docker stop``)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """Why: uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to die by it — with Python's default
+    handler that kills the process before ``atexit`` runs, so the temporary demo folder was left behind. Re-raised into
+    this handler instead, it unwinds like SIGINT does and every cleanup runs."""
+    raise _Terminated()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from topology.case_files import load_topology
 from topology.config import StoreSettings, default_graph_file, open_store
+from topology.exceptions import UnknownEntityError
 from topology.memory_store import MemoryStore
 from topology.models import Subgraph
 from topology.store import GraphStore
@@ -113,6 +114,9 @@ def run_show(args: argparse.Namespace) -> int:
     store, where = opened
     try:
         sub = store.subgraph(args.entity, hops=args.hops, at=at, since=since, direction=args.direction)
+    except UnknownEntityError as exc:
+        exc.suggestions  # noqa: B018 - look for "did you mean" ids while the store is still open
+        raise
     finally:
         store.close()
     if args.json:
@@ -147,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.set_defaults(handler=run_load)
 
     show = commands.add_parser("show", help="the neighbourhood of an entity as it was at a time")
-    show.add_argument("entity", metavar="ID", help="entity id, e.g. app:chat")
+    show.add_argument("entity", metavar="ID", help="entity id, e.g. app:chat-frontend")
     show.add_argument("--hops", type=_hops, default=2, help="how many relations away (default 2)")
     show.add_argument("--at", help="ISO-8601 or epoch time (default: now)")
     show.add_argument("--since", help="also include relations valid at any moment of [SINCE, AT]")

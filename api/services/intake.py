@@ -12,18 +12,29 @@ from datetime import datetime
 from typing import Any
 
 from correlators.case_files import case_from_documents
+from topology.exceptions import UnknownEntityError
 
 from ..exceptions import RequestProblem
 from ..schemas.alertmanager import AlertmanagerWebhook
 from ..schemas.insights import InsightCreate
 from ..schemas.pagerduty import PagerDutyIncident, PagerDutyWebhook
 from ..storage import IncidentRecord, InsightRecord, InsightRequest
+from .backend import AnalysisBackend
 from .container import Services
 from .entity_mapping import resolve_alert, resolve_pagerduty
 
 
 def _lookback(services: Services, value: str | None) -> str:
     return value or services.settings.default_lookback
+
+
+def _did_you_mean(backend: AnalysisBackend, entity_id: str) -> str:
+    """``; did you mean app:chat-frontend?`` — the closest ids the topology holds, or nothing."""
+    try:
+        backend.graph().get_entity(entity_id)
+    except UnknownEntityError as exc:
+        return f"; did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+    return ""
 
 
 def create_insight(services: Services, body: InsightCreate, *, source: str) -> InsightRecord:
@@ -63,7 +74,8 @@ def create_insight(services: Services, body: InsightCreate, *, source: str) -> I
                 assert body.symptom is not None
                 symptom = body.symptom
                 if not backend.has_entity(symptom):
-                    raise RequestProblem(f"symptom: {symptom!r} is not an entity of the topology ({backend.name})")
+                    raise RequestProblem(f"symptom: {symptom!r} is not an entity of the topology ({backend.name})"
+                                         + _did_you_mean(backend, symptom))
             metric = body.metric or labels.get(services.settings.alert_metric_label)
             request = InsightRequest(symptom=symptom, at=body.at or backend.default_time(), metric=metric,
                                      lookback=_lookback(services, body.lookback), title=body.title, labels=labels)

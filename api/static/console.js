@@ -305,11 +305,19 @@
       events.append(el("li", {}, el("time", { datetime: step.at, text: fmtTime(step.at).slice(11) }), step.what));
     }
     for (const fix of n.fix_suggestions || []) {
-      fixes.append(el("li", {}, fix.action, el("span", { class: "hint", text: " (" + fix.entity + "; risk: " + fix.risk + ")" })));
+      // the command is shown as code, alone, so it is copied whole; what it does and how to undo it follow
+      fixes.append(el("li", {}, fix.action,
+        fix.command ? el("pre", {}, el("code", { text: fix.command })) : null,
+        fix.effect ? el("div", { class: "hint", text: "Does: " + fix.effect }) : null,
+        el("div", { class: "hint", text: "Risk: " + fix.risk + (fix.command ? "" : " (on " + fix.entity + ")") }),
+        fix.undo ? el("div", { class: "hint", text: "Undo: " + fix.undo }) : null));
     }
+    // what the number means, and whether the top candidates are too close to call (narrator.confidence)
+    $("confidence").textContent = n.confidence_text
+      || (n.confidence === null || n.confidence === undefined ? "Confidence: uncalibrated."
+          : "Confidence " + Number(n.confidence).toFixed(2) + ".");
     $("narrative-by").textContent = "Narrative by the " + (n.narrator || "template") + " narrator"
-      + (n.model ? " (" + n.model + ")" : "") + (n.fallback_reason ? " — fallback: " + n.fallback_reason : "")
-      + "; confidence " + Number(n.confidence || 0).toFixed(2) + ".";
+      + (n.model ? " (" + n.model + ")" : "") + (n.fallback_reason ? " — fallback: " + n.fallback_reason : "") + ".";
   }
 
   function renderSparklines(insight) {

@@ -48,8 +48,9 @@ def test_llm_flag_with_a_hallucinating_model_shows_the_template_and_why(
     monkeypatch.setenv("FAULTLINE_LLM_MODEL", scripted_llm.model)
     assert main(["analyze", str(case_dir), "--llm"]) == 0
     text = capsys.readouterr().out
-    assert "Narrative (template;" in text
-    assert "template used because: not_grounded: root_cause 'pod:prod/ghost-7'" in text
+    assert "LLM narrative not used: not_grounded: root_cause 'pod:prod/ghost-7'" in text
+    assert "pod:prod/ghost-7" not in text.split("LLM narrative not used", 1)[1].split("\n\n", 1)[1]  # only the reason
+    assert "kubectl -n prod rollout undo deployment/vllm" in text  # the template's fixes, commands and all
 
 
 def test_llm_flag_without_configuration_says_so(
@@ -69,3 +70,19 @@ def test_half_configured_llm_is_a_one_line_error(
     monkeypatch.delenv("FAULTLINE_LLM_MODEL", raising=False)
     assert main(["analyze", str(case_dir), "--llm"]) == 2
     assert "invalid LLM narrator settings" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_llm_narrative_in_the_terminal_keeps_safe_commands_and_the_width(
+    case_dir: Path, scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FAULTLINE_LLM_BASE_URL", scripted_llm.base_url("good"))
+    monkeypatch.setenv("FAULTLINE_LLM_MODEL", scripted_llm.model)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["analyze", str(case_dir), "--llm"]) == 0
+    text = capsys.readouterr().out
+    assert f"Narrative by {scripted_llm.model} (checked against the evidence):" in text
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith("kubectl")]
+    assert commands and all(" -n prod " in c for c in commands)
+    assert all(len(line) <= 100 for line in text.splitlines() if not line.strip().startswith(("kubectl", "git ")))
+    assert "Confidence: uncalibrated." in text

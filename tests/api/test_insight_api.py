@@ -88,6 +88,15 @@ def test_unknown_ids_are_404(faultline: FaultlineServer) -> None:
         assert r.status_code == 404 and "app:nope" in r.json()["detail"]
 
 
+def test_unknown_entity_errors_suggest_the_ids_that_exist(faultline: FaultlineServer) -> None:
+    """The README's old example (``app:chat``) against the demo (``app:chat-frontend``): both errors say what exists."""
+    with faultline.client() as c:
+        r = c.get("/v1/topology", params={"around": "app:chat"})
+        assert r.status_code == 404 and "did you mean app:chat-frontend" in r.json()["detail"]
+        r = c.post("/v1/insights", json={"symptom": "app:chat"})
+        assert r.status_code == 422 and "did you mean app:chat-frontend" in r.json()["detail"]
+
+
 @pytest.mark.parametrize(("body", "status", "needle"), [
     (b"{not json", 400, "not valid JSON"),
     (b"[]", 422, "(body)"),

@@ -114,3 +114,17 @@ def test_neo4j_down_is_one_line_exit_2(capsys: pytest.CaptureFixture[str],
     assert main(["topology", "show", "app:chat"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"faultline: error: Neo4j at {uri}") and "\n" not in err
+
+
+def test_unknown_id_suggests_the_demos_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's flow: ``faultline demo --keep DIR``, load its case, then a shortened id gets 'did you mean'."""
+    graph = str(tmp_path / "g.json")
+    assert main(["demo", "--keep", str(tmp_path / "demo")]) == 0
+    capsys.readouterr()
+    assert main(["topology", "load", str(tmp_path / "demo" / "case"), "--graph-file", graph]) == 0
+    assert main(["topology", "show", "app:chat", "--graph-file", graph, "--at", "2026-11-20T10:55:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown entity: 'app:chat'; did you mean app:chat-frontend" in err and err.count("\n") == 1
+    assert main(["topology", "show", "app:chat-frontend", "--hops", "3", "--at", "2026-11-20T10:55:00Z",
+                 "--graph-file", graph]) == 0
+    assert "llm:deepseek-r1@vllm" in capsys.readouterr().out

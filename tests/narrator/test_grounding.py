@@ -71,6 +71,17 @@ def test_full_ids_and_sha_prefixes_are_accepted(index: GroundingIndex) -> None:
         ({"summary": "See https://github.com/x/y#notes."}, "links 'https://github.com/x/y#notes'"),
         ({"fix_suggestions": [DraftFix(action="Restart it", entity="gpu:0", risk="none")]}, "fix_suggestions[0].entity 'gpu:0'"),
         ({"fix_suggestions": [DraftFix(action="Scale to 12 replicas", entity=SHORT_COMMIT, risk="x")]}, "quotes the number '12'"),
+        # a true entity and a true time that do not belong together: nothing happened to the symptom at 10:50:45
+        (
+            {"event_chain": [DraftStep(entity=SYMPTOM, at="2026-11-20T10:50:45Z", what="x")]},
+            "puts 'user:deepseek-chat-users' at '2026-11-20T10:50:45Z', but the evidence has nothing",
+        ),
+        # a date in words (what SmolLM2 wrote on a generated incident)
+        ({"summary": "In December a pod was affected; the incident is now in January."}, "names 'December'"),
+        (
+            {"fix_suggestions": [DraftFix(action="Run kubectl rollout undo deployment/vllm", entity=SHORT_COMMIT, risk="x")]},
+            "without -n <namespace>",
+        ),
     ],
 )
 def test_inventions_are_caught(index: GroundingIndex, changes: dict[str, object], expected: str) -> None:
@@ -106,3 +117,14 @@ def test_to_narrative_maps_short_ids_back_and_orders_steps(index: GroundingIndex
     assert [s.entity for s in narrative.event_chain] == [NEW_IMAGE, SYMPTOM]
     assert narrative.event_chain[0].at == datetime(2026, 11, 20, 10, 50, 45, tzinfo=timezone.utc)
     assert narrative.narrator == "llm" and narrative.model == "m"
+
+
+def test_the_evidences_own_month_and_weekday_are_allowed(index: GroundingIndex) -> None:
+    """2026-11-20 was a Friday in November: saying so is not an invention."""
+    assert check_grounding(draft(summary="On Friday in November the vLLM rollout slowed chat."), index) == []
+
+
+def test_namespaced_and_cluster_scoped_kubectl_pass(index: GroundingIndex) -> None:
+    fixes = [DraftFix(action="kubectl -n prod rollout undo deployment/vllm", entity=SHORT_COMMIT, risk="x"),
+             DraftFix(action="kubectl cordon node/gpu-node-1", entity=SHORT_COMMIT, risk="x")]
+    assert check_grounding(draft(fix_suggestions=fixes), index) == []

@@ -18,6 +18,7 @@ from narrator.grounding import index_evidence
 from narrator.llm import LLMNarrator
 from narrator.narrate import NOT_CONFIGURED, narrate
 from narrator.prompting import build_prompt
+from narrator.schema import answer_bound
 from narrator.template import narrate_template
 from rca.models import Analysis
 from tests.servers.common import free_port
@@ -41,9 +42,12 @@ def assert_is_template_fallback(narrative, analysis: Analysis, code: str) -> Non
     assert narrative.fix_suggestions == template.fix_suggestions
 
 
-def assert_grounded_in(narrative, analysis: Analysis, budget: int = 2500) -> None:
+def assert_grounded_in(narrative, analysis: Analysis, settings: NarratorSettings | None = None) -> None:
     """Every id and time of an LLM narrative exists in the evidence the model was shown (full ids)."""
-    prompt = build_prompt(analysis, budget)
+    if settings is None:
+        prompt = build_prompt(analysis, 2500, show_format=False)  # as the narrator builds it for a schema-enforcing server
+    else:
+        prompt = LLMNarrator(settings).prompt(analysis)
     index = index_evidence(prompt.pack, [m["content"] for m in prompt.messages])
     full_ids = set(prompt.pack.aliases.values()) | set(prompt.pack.entity_ids())
     assert narrative.root_cause in full_ids
@@ -191,7 +195,11 @@ def test_auto_format_falls_back_to_json_object_once(scripted_llm: ScriptedLLM, s
     assert narrator.format_mode == "json_object"
     requests = scripted_llm.received(settings.llm_base_url)
     assert [r.body["response_format"]["type"] for r in requests] == ["json_schema", "json_object"]
-    assert requests[1].body["response_format"]["schema"]["properties"]["summary"]["maxLength"] == 600
+    schema = requests[1].body["response_format"]["schema"]
+    assert 80 <= schema["properties"]["summary"]["maxLength"] <= 600
+    # the grammar bounds every string and list, and max_tokens covers the longest answer it allows: never cut
+    assert answer_bound(schema) is not None and requests[1].body["max_tokens"] >= answer_bound(schema)
+    assert requests[1].body["max_tokens"] <= settings.llm_max_tokens
 
 
 def test_cache_answers_the_same_incident_without_a_request(
@@ -248,3 +256,30 @@ def test_rejection_is_reported_when_the_retry_gets_no_answer(
     assert_is_template_fallback(narrative, analysis, "not_grounded")
     assert GHOST_ENTITY in narrative.fallback_reason and "the retry got no answer" in narrative.fallback_reason
     assert len(scripted_llm.received(settings.llm_base_url)) == 2
+
+
+def test_llm_narrative_carries_faultline_commands_with_namespace(scripted_llm: ScriptedLLM, scripted_settings: Settings) -> None:
+    """The model writes prose; the commands are faultline's own: the rollback with ``-n prod`` and the deployment
+    kind, attached to the model's fix on the same entity or added after them."""
+    from .test_template_narrator import assert_safe
+
+    analysis = demo_like_analysis()
+    narrative = LLMNarrator(scripted_settings("good")).narrate(analysis)
+    assert narrative.narrator == "llm"
+    commands = [f.command for f in narrative.fix_suggestions if f.command]
+    assert "kubectl -n prod rollout undo deployment/vllm" in commands
+    assert any(c.startswith("git revert --no-edit ") for c in commands)
+    assert_safe(narrative.fix_suggestions)
+    assert narrative.confidence is None and "uncalibrated" in narrative.confidence_text  # never the model's 0.8
+
+
+def test_llm_kubectl_without_namespace_never_reaches_the_user(scripted_llm: ScriptedLLM, scripted_settings: Settings) -> None:
+    from .test_template_narrator import assert_safe
+
+    settings = scripted_settings("unsafe_kubectl")
+    narrative = LLMNarrator(settings).narrate(demo_like_analysis())
+    assert narrative.narrator == "template" and narrative.fallback_reason is not None
+    assert "without -n <namespace>" in narrative.fallback_reason
+    assert_safe(narrative.fix_suggestions)
+    requests = scripted_llm.received(settings.llm_base_url)
+    assert len(requests) == 2 and "without -n <namespace>" in requests[1].prompt  # the model was told why

@@ -18,6 +18,7 @@ invalid_json    a 200 whose message content is truncated, not parseable JSON
 broken_body     a 200 whose HTTP body itself is not JSON
 unavailable     503 on every request
 no_json_schema  rejects ``response_format.type == "json_schema"`` like llama-cpp-python (500), else like ``good``
+unsafe_kubectl  like ``good``, but its fix says ``kubectl rollout undo deployment/vllm`` (no namespace), every time
 
 The peer does not import faultline: it reads the prompt the way a model would, from the text.
 """
@@ -41,7 +42,7 @@ HANG_S = 20.0
 GHOST_ENTITY = "pod:prod/ghost-7"
 SCENARIOS = (
     "good", "hallucinate", "hallucinate_once", "hang", "ratelimit", "invalid_json", "broken_body", "unavailable",
-    "no_json_schema", "hallucinate_then_hang",
+    "no_json_schema", "hallucinate_then_hang", "unsafe_kubectl",
 )  # fmt: skip
 
 _TIMELINE_LINE = re.compile(r"^- (\S+) \| (\S+) \| (.+)$")
@@ -204,6 +205,10 @@ def _make_handler(state: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(200, _completion(state.model, content))
             elif scenario == "broken_body":
                 self._send(200, b'{"id": "chatcmpl-x", "choices": [{"message": ')
+            elif scenario == "unsafe_kubectl":
+                answer = grounded_answer(prompt)
+                answer["fix_suggestions"][0]["action"] = "Run kubectl rollout undo deployment/vllm to roll back"
+                self._json(200, _completion(state.model, json.dumps(answer)))
             elif scenario in ("hallucinate", "hallucinate_then_hang") or (scenario == "hallucinate_once" and nth == 1):
                 self._json(200, _completion(state.model, json.dumps(hallucinated_answer(prompt))))
             elif scenario == "no_json_schema" and (request.body.get("response_format") or {}).get("type") == "json_schema":

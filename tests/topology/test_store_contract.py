@@ -241,6 +241,18 @@ def test_unknown_root(store: GraphStore) -> None:
         store.get_entity("app:nope")
 
 
+def test_unknown_id_error_suggests_the_closest_ids(store: GraphStore) -> None:
+    """'Did you mean': a typo'd or shortened id names the ids that exist, same kind first."""
+    _load_chain(store)
+    with pytest.raises(UnknownEntityError) as err:
+        store.subgraph("pod:prod/vllm-1", hops=1, at=T0)
+    assert err.value.suggestions[0] == "pod:prod/vllm-0"
+    assert "did you mean pod:prod/vllm-0" in str(err.value)
+    with pytest.raises(UnknownEntityError) as err:
+        store.get_entity("llm:deepseek")
+    assert err.value.suggestions[0] == "llm:deepseek-r1"
+
+
 def test_relation_to_unknown_entity_writes_nothing(store: GraphStore) -> None:
     store.upsert_entities(CHAIN_ENTITIES)
     batch = [*CHAIN_RELATIONS, _rel("pod:prod/vllm-0", "USES", "gpu:ghost-0")]
