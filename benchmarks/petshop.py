@@ -168,7 +168,7 @@ def convert_issue(issue_dir: Path, scenario_dir: Path, out: Path, *, alert: str 
         window_start = min((t for t in times if t >= int(target["target"]["timestamp"])), default=times[0])
         lookback_min = (at - window_start) // 60 + 1
     else:
-        lookback_min = (at - times[0]) // 60 + 5
+        lookback_min = (at - times[0]) // 60  # the window opens at its first sample; the baseline ends just before
 
     if out.exists():
         shutil.rmtree(out)

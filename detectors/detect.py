@@ -32,6 +32,7 @@ Each series' role (saturation / errors / latency / traffic / other) and bad dire
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -187,7 +188,9 @@ def score_series(
     tol = np.maximum(1e-9 * np.abs(np.nan_to_num(model.level_)), 1e-12)
     constant = (n_fin >= config.min_baseline) & (spread <= tol)
 
-    tail = TailShift(min_points=split.min_tail, clip=config.size_cap)
+    # the onset and direction come from residuals clipped at max_score: a ramp's early samples (30 sigma) count as
+    # much as its later ones (300 sigma), so the onset is where the ramp starts, not where it is steepest
+    tail = TailShift(min_points=split.min_tail, clip=config.max_score)
     n = len(frame.keys)
     best = np.full(n, -np.inf)
     onset = np.full(n, -1)
@@ -199,9 +202,14 @@ def score_series(
         onset = np.where(better, result.onset, onset)
         sign = np.where(better, s, sign)
     scored = np.isfinite(model.intercept_) & (onset >= 0) & np.isfinite(best)
-    size = np.where(scored, np.clip(best, 0.0, config.size_cap), 0.0)
-
     columns = np.arange(window.shape[1])[None, :]
+    # the size is the mean residual after that onset with the much larger size_cap, so 300 sigma outranks 30
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without an onset: all-NaN, handled below
+        tail_mean = np.nanmean(np.where(columns >= onset[:, None], np.clip(sign[:, None] * z, -config.size_cap,
+                                                                              config.size_cap), np.nan), axis=1)
+    size = np.where(scored, np.clip(np.nan_to_num(tail_mean), 0.0, config.size_cap), 0.0)
+
     pvalue = np.ones(n)
     testable = scored & ((size >= config.threshold) | constant)
     if testable.any():

@@ -19,9 +19,12 @@ from topology.models import short_id
 from .models import Narrative
 
 CLOSE_MARGIN = 0.10
-"""A rival within this share of the top score (relative) is too close to call."""
+"""A rival within this share of the top score (relative) is too close to call (for analyses without probabilities)."""
+CLOSE_RATIO = 1.5
+"""A rival whose model probability is at least the top one's divided by this is too close to call: the evidence
+favours the top candidate by less than 3 to 2."""
 
-__all__ = ["CLOSE_MARGIN", "close_calls", "confidence_text", "with_confidence"]
+__all__ = ["CLOSE_MARGIN", "CLOSE_RATIO", "close_calls", "confidence_text", "with_confidence"]
 
 
 def _changes(candidate: Candidate) -> set[tuple[str, str]]:
@@ -38,10 +41,17 @@ def _same_fault(top: Candidate, other: Candidate) -> bool:
 
 
 def close_calls(analysis: Analysis, margin: float = CLOSE_MARGIN) -> tuple[str, ...]:
-    """Candidates that are a different explanation from the top one and score within ``margin`` of it."""
+    """Candidates that are a different explanation from the top one and nearly as likely: a model probability at
+    least ``1 - margin`` of the top one's (``CLOSE_RATIO`` when the model gives probabilities), else a score within
+    ``margin`` of the top score."""
     if len(analysis.candidates) < 2:
         return ()
     top = analysis.candidates[0]
+    if top.probability > 0:
+        return tuple(
+            c.entity for c in analysis.candidates[1:]
+            if c.probability * CLOSE_RATIO >= top.probability and not _same_fault(top, c)
+        )
     if top.score <= 0:
         return ()
     return tuple(
@@ -67,7 +77,7 @@ def confidence_text(analysis: Analysis, close: tuple[str, ...] | None = None) ->
     if close:
         scores = {c.entity: c.score for c in analysis.candidates}
         rivals = ", ".join(f"{short_id(e)} ({scores[e]:.3f})" for e in close[:3])
-        text += (f" Too close to call: {rivals} scores within {CLOSE_MARGIN:.0%} of the top candidate "
+        text += (f" Too close to call: {rivals} is nearly as likely as the top candidate "
                  f"({top.score:.3f}) and is a different explanation; check {'it' if len(close) == 1 else 'them'} too.")
     return text
 

@@ -47,6 +47,9 @@ Names and meanings (``FEATURES`` fixes the order the model's weights follow):
 ``lead_timed``     ``lead`` likewise
 ``from_start``     1 when its strongest shift is already there at the window's first sample: it may predate the
                    incident (another recording, an older problem) as much as belong to it
+``preceded``       strongest trouble beneath it that started at least one sample *before* its own (strict order:
+                   silent when everything starts in the same sample, as on 5-minute data)
+``precedes``       share of the troubled entities above it whose trouble started at least one sample after its own
 ``lead``           how many samples its onset precedes the onsets above it (clipped ±5, /5)
 ``earliest``       1 when its onset is the earliest of all significant entities (within one sample)
 ``change``         it is what a change put in (new image, commit; or the changed entity of a change without them),
@@ -79,7 +82,7 @@ from detectors.models import Anomaly
 FEATURES: tuple[str, ...] = (
     "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "traffic", "event", "corr", "match_size", "match_rel", "match_corr",
     "match_deepest",
-    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "from_start", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
+    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "from_start", "preceded", "precedes", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
     "silent_rollout", "walk",
 )
 
@@ -88,9 +91,9 @@ EXPECTED_SIGN: dict[str, int] = {
         "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "event", "corr",
         "match_size", "match_rel", "match_corr", "match_deepest", "deepest", "excess", "above", "explains", "lead",
         "earliest", "change", "change_recent", "canary", "canary_saturation", "silent_rollout", "walk",
-        "unexplained", "coherence", "root_score", "root_timed", "lead_timed",
+        "unexplained", "coherence", "root_score", "root_timed", "lead_timed", "precedes",
     )},
-    **{f: -1 for f in ("below", "below_corr", "explained", "later")},
+    **{f: -1 for f in ("below", "below_corr", "explained", "later", "preceded")},
 }
 """The way each feature may push a candidate, from the logic of the question, not from data: more own trouble, more
 agreement with the symptom, earlier, confirmed changes push up; trouble beneath that explains it pushes down.
@@ -371,7 +374,8 @@ def precedence_terms(
     * ``coherence`` — a cause is followed by trouble above it (or the symptom) within ``reaction`` (3 min, at least
       two samples); a shift nothing reacted to for much longer decays as ``exp(-excess / reaction)``;
     * ``unexplained`` — 1 minus the strongest coherent trouble beneath it that started no later (within ``skew``:
-      2 min, at least one sample);
+      2 min, at least one sample) — but not trouble that was already there when the window opened: it did not
+      start with the incident (an older problem, a different recording) and says nothing about the order;
     * ``later`` — the strongest coherent trouble elsewhere (neither above nor below) that started at least
       ``order_gap`` (1 min, at least one sample) earlier: retries and timeouts follow their cause.
     """
@@ -400,8 +404,8 @@ def precedence_terms(
         if t is None:
             unexplained[n], later[n] = 1.0, 0.0
             continue
-        worst = max((strength[d] * coherence.get(d, 0.0) for d in below[n] if d in onset and onset[d] <= t + skew),
-                    default=0.0)
+        worst = max((strength[d] * coherence.get(d, 0.0) for d in below[n]
+                     if d in onset and onset[d] <= t + skew and not signals[d].from_start), default=0.0)
         unexplained[n] = 1.0 - worst
         related = below[n] | above[n] | {n, symptom}
         later[n] = max((strength[m] * coherence[m] for m in onset if m not in related and t - onset[m] >= order_gap),
@@ -454,6 +458,12 @@ def candidate_features(
         below_corr = max((sig[d].corr for d in below if d in sig and sig[d].significant_size > 0), default=0.0)
         below_match = any(sig[d].match_significant for d in below if d in sig)
         above_sig = [a for a in above if sig.get(a, empty).significant_size > 0]
+        soft_t = s.strength_onset if s.strength > 0 else None
+        preceded = max((sig[d].strength for d in below if d in sig and sig[d].strength_onset is not None
+                        and soft_t is not None and sig[d].strength_onset < soft_t - 0.5 * step_s), default=0.0)
+        ups = [sig[a] for a in above if a in sig and sig[a].strength > 0 and sig[a].strength_onset is not None]
+        precedes = (sum(1 for a in ups if soft_t is not None and a.strength_onset > soft_t + 0.5 * step_s) / len(ups)
+                    if ups else 0.0)
         own_t = s.onset
         explained = 0.0
         explains = 0.0
@@ -499,6 +509,8 @@ def candidate_features(
             * (1.0 - 0.5 * prec.later[n]),
             "lead_timed": timing * lead,
             "from_start": 1.0 if s.from_start else 0.0,
+            "preceded": preceded,
+            "precedes": precedes,
             "explains": explains,
             "lead": lead,
             "earliest": 1.0 if s.onset is not None and first is not None and s.onset <= first + step_s else 0.0,

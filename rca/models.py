@@ -74,10 +74,6 @@ class Analysis(BaseModel):
     anomalies: tuple[Anomaly, ...]
     changes: tuple[Change, ...]
     unlinked_changes: tuple[Change, ...] = ()
-    confidence: float | None = None
-    """Calibrated P(the top candidate is the root cause); None when the model carries no calibration."""
-    close_call: bool = False
-    """The first two candidates are too close to call (their probabilities within a factor of 1.5)."""
     model_version: str = ""
     subgraph_entities: int = 0
     subgraph_relations: int = 0

@@ -128,17 +128,13 @@ def _analyze_slices(
     model = config.rank.model or default_model()
     probs = [c.probability for c in candidates]
     confidence = model.calibration(probs[0]) if probs and model.calibration.cases else None
-    close = len(probs) > 1 and probs[1] > 0 and probs[0] / probs[1] < CLOSE_CALL_RATIO
     return Analysis(
         incident=incident, candidates=tuple(candidates), anomalies=sl.detection.anomalies, changes=tuple(sl.merged),
         unlinked_changes=sl.correlation.unlinked_changes, subgraph_entities=len(sl.down.entities),
         subgraph_relations=len(sl.down.relations), timings_ms=clock.timings, confidence=confidence,
-        close_call=close, model_version=model.version,
+        calibrated_on=model.calibration.cases if confidence is not None else None,
+        model_version=model.version,
     )
-
-
-CLOSE_CALL_RATIO = 1.5
-"""The top candidate is "too close to call" when it is less than this many times as likely as the second."""
 
 
 def case_graph(case: Case) -> CaseGraph:

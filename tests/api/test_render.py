@@ -70,7 +70,10 @@ def test_numbers_times_and_durations_read_right(demo_text: str) -> None:
 
 
 def test_confidence_is_explained(demo_text: str) -> None:
-    assert "Confidence: uncalibrated." in demo_text and "not a probability" in demo_text
+    """The shipped model is calibrated: the number is said to be a probability, with what it was calibrated on."""
+    found = re.search(r"Confidence (0\.\d\d|1\.00): the probability that \S+ is the root cause, calibrated on (\d+) "
+                      r"development\s+incidents", demo_text)
+    assert found and int(found.group(2)) > 100, demo_text[:600]
 
 
 def test_every_kubectl_line_names_the_namespace(demo_text: str) -> None:
@@ -101,7 +104,7 @@ def test_render_width_argument_and_calibrated_confidence(insight) -> None:
 
 def test_pagerduty_note_says_what_the_confidence_means_and_how_to_fix(insight) -> None:
     note = insight_note(insight.to_public(), "http://127.0.0.1:8080/#/insights/x")
-    assert "Confidence: uncalibrated." in note
+    assert re.search(r"Confidence \d\.\d\d: the probability that", note)
     assert "kubectl -n prod rollout undo deployment/vllm" in note and "Undo: " in note
     assert note.count(COMMIT_MESSAGE) == 1
     assert "Fault chain: " + " -> ".join(insight.analysis.candidates[0].chain.entities) in note
