@@ -43,10 +43,14 @@ Names and meanings (``FEATURES`` fixes the order the model's weights follow):
                    and timeouts follow their cause)
 ``root_score``     relative severity × unexplained × coherence × (1 − later / 2): the hand-built ranker's core
                    term (``precedence_terms``), now one weighed feature among the others
+``root_resource``  ``root_score`` counted on resource evidence only (saturation, fault counters, failure events):
+                   a saturated or failing resource with nothing beneath it that went first (the USE method's root)
 ``root_timed``     ``root_score`` when onset order is informative (``timing_informative``), else 0
 ``lead_timed``     ``lead`` likewise
 ``from_start``     1 when its strongest shift is already there at the window's first sample: it may predate the
                    incident (another recording, an older problem) as much as belong to it
+``preexisting``    its trouble was there when the window opened while the symptom's started inside it: it predates
+                   the incident rather than causing it
 ``preceded``       strongest trouble beneath it that started at least one sample *before* its own (strict order:
                    silent when everything starts in the same sample, as on 5-minute data)
 ``precedes``       share of the troubled entities above it whose trouble started at least one sample after its own
@@ -82,7 +86,7 @@ from detectors.models import Anomaly
 FEATURES: tuple[str, ...] = (
     "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "traffic", "event", "corr", "match_size", "match_rel", "match_corr",
     "match_deepest",
-    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_timed", "lead_timed", "from_start", "preceded", "precedes", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
+    "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_resource", "root_timed", "lead_timed", "from_start", "preexisting", "preceded", "precedes", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
     "silent_rollout", "walk",
 )
 
@@ -91,9 +95,9 @@ EXPECTED_SIGN: dict[str, int] = {
         "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "event", "corr",
         "match_size", "match_rel", "match_corr", "match_deepest", "deepest", "excess", "above", "explains", "lead",
         "earliest", "change", "change_recent", "canary", "canary_saturation", "silent_rollout", "walk",
-        "unexplained", "coherence", "root_score", "root_timed", "lead_timed", "precedes",
+        "unexplained", "coherence", "root_score", "root_resource", "root_timed", "lead_timed", "precedes",
     )},
-    **{f: -1 for f in ("below", "below_corr", "explained", "later", "preceded")},
+    **{f: -1 for f in ("below", "below_corr", "explained", "later", "preceded", "preexisting")},
 }
 """The way each feature may push a candidate, from the logic of the question, not from data: more own trouble, more
 agreement with the symptom, earlier, confirmed changes push up; trouble beneath that explains it pushes down.
@@ -128,6 +132,8 @@ class EntitySignals:
     strength: float = 0.0
     """Soft evidence in [0, 1): severity ``s / (s + 5)`` of its largest shift times the rank test's confidence."""
     strength_onset: float | None = None
+    resource_strength: float = 0.0
+    """``strength`` counted on resource evidence only: saturation series, fault counters, failure events."""
     from_start: bool = False
     """Its strongest shift is already there at the first sample of the window: it may predate the incident (a
     different recording, an older problem) as much as belong to it."""
@@ -238,11 +244,18 @@ def entity_signals(
                  float(scores.onset[i])) for i in rows if scores.score[i] > 0 and np.isfinite(scores.onset[i])]
         soft += [(_severity(a.score), a.onset.timestamp()) for a in evs]
         strength = max((x for x, _ in soft), default=0.0)
+        # the same evidence from resources only: saturation series, declared fault counters, failure events
+        resource = [float(_severity(scores.score[i]) * min(max(-math.log10(max(scores.pvalue[i], 1e-300)) / 3.0, 0.0), 1.0))
+                    for i in rows if scores.roles[i] == "saturation" and scores.bad[i] and scores.score[i] > 0]
+        resource += [_severity(a.score) for a in evs]
+        resource += [_severity(scores.score[i]) for i in rows if scores.constant[i] and scores.significant[i]
+                     and scores.roles[i] == "errors" and scores.score[i] >= 6.0]
         strong_onsets = [t for x, t in soft if strength > 0 and x >= strong_share * strength]
         out[entity] = EntitySignals(
             size=size, peak=peak, significant_size=sig_size, role_size=role_size, event=bool(evs),
             onset=min(onsets) if onsets else None,
             strength=strength, strength_onset=min(strong_onsets) if strong_onsets else None,
+            resource_strength=max(resource, default=0.0),
             from_start=bool(strong_onsets) and window_start is not None and min(strong_onsets) <= window_start,
             corr=float(max((corr[i] for i in rows if i != sym), default=0.0)),
             match_size=float(max((scores.score[i] for i in same), default=0.0)),
@@ -377,7 +390,8 @@ def precedence_terms(
       2 min, at least one sample) — but not trouble that was already there when the window opened: it did not
       start with the incident (an older problem, a different recording) and says nothing about the order;
     * ``later`` — the strongest coherent trouble elsewhere (neither above nor below) that started at least
-      ``order_gap`` (1 min, at least one sample) earlier: retries and timeouts follow their cause.
+      ``order_gap`` (1 min, at least one sample) earlier: retries and timeouts follow their cause. Trouble that
+      was already there when the window opened is not such a cause.
     """
     reaction = max(180.0, 2 * step_s)
     skew = max(120.0, step_s)
@@ -408,17 +422,19 @@ def precedence_terms(
                      if d in onset and onset[d] <= t + skew and not signals[d].from_start), default=0.0)
         unexplained[n] = 1.0 - worst
         related = below[n] | above[n] | {n, symptom}
-        later[n] = max((strength[m] * coherence[m] for m in onset if m not in related and t - onset[m] >= order_gap),
-                       default=0.0)
+        later[n] = max((strength[m] * coherence[m] for m in onset
+                        if m not in related and t - onset[m] >= order_gap and not signals[m].from_start), default=0.0)
     return Precedence(unexplained=unexplained, coherence=coherence, later=later)
 
 
 def timing_informative(signals: Mapping[str, EntitySignals], step_s: float, strong: float = 0.3) -> float:
     """1 when the incident's trouble started at different samples on different entities (the onsets of entities
-    with strength above ``strong`` span at least two samples), else 0. On 5-minute data, or when a fault was already
-    running when the window opened, everything "starts" at once and onset order says nothing; the ``*_timed``
-    features then fall silent instead of ranking on ties."""
-    onsets = [x.strength_onset for x in signals.values() if x.strength_onset is not None and x.strength >= strong]
+    with strength above ``strong`` span at least two samples; trouble already there when the window opened does not
+    count), else 0. On 5-minute data, or when a fault was already running when the window opened, everything
+    "starts" at once and onset order says nothing; the ``*_timed`` features then fall silent instead of ranking on
+    ties."""
+    onsets = [x.strength_onset for x in signals.values()
+              if x.strength_onset is not None and x.strength >= strong and not x.from_start]
     return 1.0 if onsets and max(onsets) - min(onsets) >= 2 * step_s - 1e-9 else 0.0
 
 
@@ -448,6 +464,7 @@ def candidate_features(
         max(soft_onsets) if soft_onsets else 0.0)
     prec = precedence_terms(nodes, graph, sig, symptom, t_sym, step_s)
     timing = timing_informative(sig, step_s)
+    sym_from_start = bool(symptom in sig and sig[symptom].from_start)
     best_strength = max((x.strength for x in sig.values()), default=0.0) or 1.0
     out: dict[str, dict[str, float]] = {}
     for n in nodes:
@@ -505,10 +522,13 @@ def candidate_features(
             "later": prec.later[n],
             "root_score": (s.strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
             * (1.0 - 0.5 * prec.later[n]),
+            "root_resource": (s.resource_strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
+            * (1.0 - 0.5 * prec.later[n]),
             "root_timed": timing * (s.strength / best_strength) * prec.unexplained[n] * prec.coherence[n]
             * (1.0 - 0.5 * prec.later[n]),
             "lead_timed": timing * lead,
             "from_start": 1.0 if s.from_start else 0.0,
+            "preexisting": 1.0 if s.from_start and not sym_from_start else 0.0,
             "preceded": preceded,
             "precedes": precedes,
             "explains": explains,
