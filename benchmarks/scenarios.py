@@ -59,6 +59,8 @@ class CaseSpec:
     entities: int
     distractors: tuple[str, ...] = ("harmless_rollout", "noisy", "loud_caller", "simultaneous", "sibling_restart")
     fleet_series: int | None = 1500
+    concurrent: str | None = None
+    """A second, independent fault of this kind under the same symptom (``benchmarks/concurrent.py``)."""
 
 
 @dataclass
@@ -96,8 +98,8 @@ def suite(name: str) -> list[CaseSpec]:
 # -- generation -------------------------------------------------------------------------------------------------------
 def _build_world(rng: np.random.Generator, spec: CaseSpec, t_start: float) -> tuple[World, Stack]:
     builder = WorldBuilder(rng, t_start)
-    need_rag = spec.fault == "vectordb_slowdown" or rng.random() < 0.6
-    need_tools = spec.fault == "downstream_errors"
+    need_rag = spec.fault == "vectordb_slowdown" or rng.random() < 0.6 or spec.concurrent == "vectordb_slowdown"
+    need_tools = spec.fault == "downstream_errors" or spec.concurrent == "downstream_errors"
     stack = builder.add_stack(need_rag=need_rag, need_tools=need_tools, minimal=spec.entities <= 30)
     while len(builder.world.entities) < spec.entities - 15:
         builder.add_stack()
@@ -176,6 +178,11 @@ def generate(spec: CaseSpec) -> GeneratedCase:
             second = FAULT_FUNCS[kind](sc, other, int(np.clip(t0 + int(rng.integers(-20, 8)), 70, N_SAMPLES - 3)))
             notes.append(f"simultaneous:{kind}@{second.root_causes[0]}")
 
+    also: Fault | None = None
+    if spec.concurrent:  # a second fault in the same stack, starting within a few minutes of the first
+        also = FAULT_FUNCS[spec.concurrent](sc, stack, int(np.clip(t0 + int(rng.integers(-4, 5)), 70, N_SAMPLES - 3)))
+        notes.append(f"concurrent:{spec.concurrent}@{also.root_causes[0]}")
+        fault = Fault(fault.name, {**also.seeds, **fault.seeds}, fault.root_causes, fault.accept, min(fault.onset, also.onset))
     impacts = propagate(world, fault.seeds, rng)
     sym = impacts.get(stack.web)
     peak = float(np.max(sym.lat + sym.err)) if sym is not None else 0.0
@@ -257,6 +264,11 @@ def generate(spec: CaseSpec) -> GeneratedCase:
         "onset": iso(float(times[min(fault.onset, n_keep - 1)])),
         "distractors": [n for n in notes if n],
     }
+    if also is not None:  # either fault is a right answer; the concurrent benchmark asks for both in the top 3
+        truth["root_causes"] = fault.root_causes + also.root_causes
+        truth["accept"] = fault.accept + also.accept
+        truth["faults"] = [{"fault": spec.fault, "answers": fault.root_causes + fault.accept},
+                           {"fault": spec.concurrent, "answers": also.root_causes + also.accept}]
     return GeneratedCase(spec, _topology(world), metrics, times, incident, changes, events, truth, notes)
 
 

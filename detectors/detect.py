@@ -55,8 +55,9 @@ class DetectConfig:
     """Minimum size (mean standardised residual after the onset) to report a shift."""
     alpha: float = 1e-3
     """Maximum one-sided Mann-Whitney p-value of the tail against the baseline."""
-    min_baseline: int = 5
-    """Fewest baseline samples a series needs to be scored at all."""
+    min_baseline: int = 3
+    """Fewest baseline samples a series needs to be scored at all (the scale inflation keeps three honest: their
+    noise scale counts three times)."""
     short_history_fraction: float = 0.25
     """With less than ``min_baseline`` samples before the window, this share of the data becomes the baseline."""
     min_tail: int = 2

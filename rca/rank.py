@@ -173,30 +173,45 @@ def _fmt(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.4g}"
 
 
-def weak_evidence(detection: Detection, owners: Mapping[int, str], min_score: float = 1.5) -> dict[str, Evidence]:
-    """Per entity, its largest shift that did not pass the significance test, as evidence a reader can weigh: a
-    candidate that ranks on sizes and shapes still shows what moved."""
+def _series_evidence(detection: Detection, i: int, entity: str) -> Evidence:
     scores = detection.scores
+    key = scores.frame.keys[i]
+    size = float(scores.score[i])
+    shown = f"> {DISPLAY_CLIP:.0f}" if size > DISPLAY_CLIP else f"{size:.1f}"
+    where = "" if key.entity == entity else f" seen from {key.entity}"
+    verdict = "" if scores.significant[i] else f", below significance: p {scores.pvalue[i]:.2g}"
+    weight = size / (size + 5.0) * (1.0 if scores.significant[i] else 0.5)
+    return Evidence(
+        kind="anomaly", entity=entity, at=epoch_to_datetime(scores.onset[i]), weight=round(min(weight, 0.8), 6),
+        summary=(f"{key.metric}{where} {'up' if scores.sign[i] > 0 else 'down'} from {_fmt(scores.level[i])} to "
+                 f"{_fmt(scores.current[i])} (robust z {shown}{verdict})"),
+        metric=key.metric, baseline=float(scores.level[i]), current=float(scores.current[i]),
+    )
+
+
+def series_evidence(detection: Detection, owners: Mapping[int, str], min_score: float = 1.5
+                    ) -> tuple[dict[str, list[Evidence]], dict[str, Evidence]]:
+    """Evidence the correlator does not attach by itself: (1) call-edge rows that speak for the callee
+    (``out_latency_p50_s[cartservice]`` seen from the frontend is evidence on cartservice), significant or not;
+    (2) per entity, its largest shift below significance — a candidate that ranks on sizes and shapes still shows what
+    moved. Returns (edge evidence per owner, weak evidence per entity)."""
+    scores = detection.scores
+    edge: dict[str, list[Evidence]] = {}
     best: dict[str, int] = {}
     for i, key in enumerate(scores.frame.keys):
-        if scores.significant[i] or scores.score[i] < min_score or not math.isfinite(scores.onset[i]):
+        if scores.score[i] < min_score or not math.isfinite(scores.onset[i]):
             continue
-        entity = owners.get(i, key.entity)
-        if entity not in best or scores.score[i] > scores.score[best[entity]]:
-            best[entity] = i
-    out = {}
-    for entity, i in best.items():
-        key = scores.frame.keys[i]
-        size = float(scores.score[i])
-        shown = f"> {DISPLAY_CLIP:.0f}" if size > DISPLAY_CLIP else f"{size:.1f}"
-        out[entity] = Evidence(
-            kind="anomaly", entity=entity, at=epoch_to_datetime(scores.onset[i]), weight=round(0.5 * size / (size + 5.0), 6),
-            summary=(f"{key.metric}{'' if key.entity == entity else f' on {key.entity}'} "
-                     f"{'up' if scores.sign[i] > 0 else 'down'} from {_fmt(scores.level[i])} to {_fmt(scores.current[i])} "
-                     f"(robust z {shown}, below significance: p {scores.pvalue[i]:.2g})"),
-            metric=key.metric, baseline=float(scores.level[i]), current=float(scores.current[i]),
-        )
-    return out
+        owner = owners.get(i)
+        if owner is not None and owner != key.entity:
+            edge.setdefault(owner, []).append(_series_evidence(detection, i, owner))
+            continue
+        if scores.significant[i]:
+            continue
+        if key.entity not in best or scores.score[i] > scores.score[best[key.entity]]:
+            best[key.entity] = i
+    for owner in edge:
+        edge[owner] = sorted(edge[owner], key=lambda e: -e.weight)[:3]
+    return edge, {entity: _series_evidence(detection, i, entity) for entity, i in best.items()}
 
 
 def rank(
@@ -219,12 +234,13 @@ def rank(
     model = config.model or default_model()
     scored = score_candidates(subgraph, detection, correlation, rollouts, incident, config)
     extra = _rollout_evidence(rollouts)
-    weak = weak_evidence(detection, call_edge_owners(detection.scores, scored.graph))
+    edge, weak = series_evidence(detection, call_edge_owners(detection.scores, scored.graph))
     candidates: list[Candidate] = []
     for entity, feats, logit, prob in zip(scored.entities, scored.features, scored.logits, scored.probabilities):
         if len(candidates) >= config.top_k:
             break
-        evidence = tuple(sorted((*correlation.evidence_for(entity), *extra.get(entity, ())), key=lambda e: -e.weight))
+        evidence = tuple(sorted((*correlation.evidence_for(entity), *extra.get(entity, ()), *edge.get(entity, ())),
+                                key=lambda e: -e.weight))
         if not evidence and entity in weak:
             evidence = (weak[entity],)
         if not evidence:
