@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from correlators.align import AlignConfig, correlate
+from correlators.case_files import SeriesScope
 from correlators.changes import changes_from_relations, merge_changes
 from correlators.models import Case, Change, Incident
 from detectors.detect import DetectConfig, detect
 from detectors.models import Event, SeriesFrame
-from topology.models import RelationKind
+from topology.models import Entity, Relation, RelationKind
 from topology.store import GraphStore
 
 from .case_graph import CaseGraph
@@ -87,6 +88,22 @@ def _analyze_slices(
         unlinked_changes=correlation.unlinked_changes, subgraph_entities=len(down.entities),
         subgraph_relations=len(down.relations), timings_ms=clock.timings,
     )
+
+
+def series_scope(config: AnalysisConfig = AnalysisConfig()) -> SeriesScope:
+    """The entities whose series ``analyze`` reads, for ``correlators.load_case(..., series_scope=...)``.
+
+    ``_analyze_slices`` reads the series of the symptom's ``config.hops``-hop dependency subgraph over the lookback and
+    nothing else; reading a big case with this scope materialises only those series, with the same answer.
+    Keep the two in step: ``tests/rca/test_series_scope.py`` compares analyses with and without the scope.
+    """
+
+    def scope(entities: Sequence[Entity], relations: Sequence[Relation], incident: Incident) -> set[str]:
+        graph = CaseGraph(entities, relations)
+        down = graph.subgraph(incident.symptom, hops=config.hops, at=incident.at, since=incident.start, direction="down")
+        return down.entity_ids()
+
+    return scope
 
 
 def analyze(case: Case, config: AnalysisConfig = AnalysisConfig()) -> Analysis:

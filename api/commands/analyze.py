@@ -11,12 +11,15 @@ from topology.case_files import DEFAULT_LIMITS, CaseLimits
 
 def run(args: argparse.Namespace) -> int:
     from correlators.case_files import load_case
-    from narrator.narrate import narrate
+    from rca.pipeline import series_scope
     from ..insight import build_insight
     from ..render import render_text
 
-    case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows))
+    # only the symptom neighbourhood's series are materialised: the analysis reads no others
+    case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows), series_scope=series_scope())
     if args.llm:  # grounded LLM narrative (FAULTLINE_LLM_*); the template's, flagged with the reason, if it fails
+        from narrator.narrate import narrate
+
         insight = build_insight(case, narrate=lambda analysis: narrate(analysis, use_llm=True))
     else:
         insight = build_insight(case)
