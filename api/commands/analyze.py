@@ -32,12 +32,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("analyze", help="analyse an incident case directory (see CASE_FORMAT.md)")
+    parser = subparsers.add_parser(
+        "analyze", help="analyse an incident case directory (format: docs/case-format.md)",
+        description="Rank the root-cause candidates of the incident in CASE_DIR: topology.json, metrics.csv (or "
+                    "metrics.parquet, see 'faultline case convert'), incident.json and optionally changes.json and "
+                    "events.json. The case format is described in docs/case-format.md of the faultline repository.",
+    )
     parser.add_argument("case_dir", metavar="CASE_DIR")
     parser.add_argument("--json", action="store_true", help="print the JSON document instead of text")
     parser.add_argument("--top", type=int, default=5, help="candidates to show in text mode")
     parser.add_argument("--max-metric-rows", type=int, default=DEFAULT_LIMITS.max_metric_rows, metavar="N",
-                        help="refuse a metrics.csv with more samples than this (default %(default)s)")
+                        help="refuse a metrics file with more samples than this (default %(default)s)")
     parser.add_argument("--llm", action="store_true",
                         help="narrate with the LLM at FAULTLINE_LLM_BASE_URL / FAULTLINE_LLM_MODEL (grounded; falls back to the template)")
     parser.set_defaults(handler=run)
