@@ -266,21 +266,23 @@ class _Parsed:
 
 def _parse_fast(segment: bytes | memoryview, columns: list[str], builder: ColumnsBuilder) -> _Parsed | None:
     """Typed columns of a segment, or None when anything needs the cell-by-cell checker."""
-    timestamp_type = _timestamp_type(segment, columns.index("timestamp"))
-    if timestamp_type is None:
-        return None
     dictionary = pa.dictionary(pa.int32(), pa.string())
-    try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(segment),
-            read_options=pa_csv.ReadOptions(column_names=columns, use_threads=True, block_size=ARROW_BLOCK_BYTES),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(REQUIRED_COLUMNS),
-                column_types={"timestamp": timestamp_type, "entity": dictionary, "metric": dictionary, "value": pa.float64()},
-                null_values=list(MISSING_VALUES), strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowException, ValueError):
+    for timestamp_type in _timestamp_types(segment, columns.index("timestamp")):
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(segment),
+                read_options=pa_csv.ReadOptions(column_names=columns, use_threads=True, block_size=ARROW_BLOCK_BYTES),
+                convert_options=pa_csv.ConvertOptions(
+                    include_columns=list(REQUIRED_COLUMNS),
+                    column_types={"timestamp": timestamp_type, "entity": dictionary, "metric": dictionary,
+                                  "value": pa.float64()},
+                    null_values=list(MISSING_VALUES), strings_can_be_null=False,
+                ),
+            )
+            break
+        except (pa.ArrowException, ValueError):
+            continue
+    else:
         return None
     entity_codes = _codes(table.column("entity"), builder.entities, entity=True)
     metric_codes = _codes(table.column("metric"), builder.metrics, entity=False)
@@ -291,24 +293,29 @@ def _parse_fast(segment: bytes | memoryview, columns: list[str], builder: Column
     return _Parsed(table.num_rows, seconds, entity_codes, metric_codes, values)
 
 
-def _timestamp_type(segment: bytes | memoryview, position: int) -> pa.DataType | None:
-    """Numbers or ISO-8601 (with or without a zone), judged from the segment's first row; mixed files go the slow way."""
+def _timestamp_types(segment: bytes | memoryview, position: int) -> list[pa.DataType]:
+    """Types to try for the timestamp column, judged from the segment's first row.
+
+    Epoch numbers, or ISO-8601 with or without a zone (naive means UTC), in whole seconds unless the first row has a
+    fraction — nanoseconds are the fallback when a later row has one. Mixed numbers and text go the slow way.
+    """
     head = bytes(segment[:4096])
     end = head.find(b"\n")
     if end < 0 and len(segment) > len(head):
-        return None  # a first row this long is unusual: let the reference checker read it
+        return []  # a first row this long is unusual: let the reference checker read it
     try:
         row = next(csv.reader([head[: end if end >= 0 else len(head)].decode("utf-8")]), [])
         cell = row[position].strip()
         float(cell)
-        return pa.float64()
+        return [pa.float64()]
     except (UnicodeDecodeError, csv.Error, IndexError):
-        return None
+        return []
     except ValueError:
         pass
     clock = cell.partition("T")[2] or cell.partition(" ")[2]
-    zoned = clock.endswith(("Z", "z")) or "+" in clock or "-" in clock
-    return pa.timestamp("ns", tz="UTC") if zoned else pa.timestamp("ns")
+    zone = "UTC" if clock.endswith(("Z", "z")) or "+" in clock or "-" in clock else None
+    units = ["ns"] if "." in clock else ["s", "ns"]
+    return [pa.timestamp(unit, tz=zone) for unit in units]
 
 
 def _codes(column: pa.ChunkedArray, vocabulary, *, entity: bool) -> np.ndarray | None:
@@ -328,11 +335,14 @@ def _seconds(column: pa.ChunkedArray) -> np.ndarray | None:
     if column.null_count:
         return None
     if pa.types.is_timestamp(column.type):
-        nanos = _join([primitive_values(c, np.int64) for c in column.chunks], np.int64)
-        if nanos.size and (nanos.min() < EARLIEST_EPOCH_S * _NS_PER_S or nanos.max() >= LATEST_EPOCH_S * _NS_PER_S):
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": _NS_PER_S}[column.type.unit]
+        ticks = _join([primitive_values(c, np.int64) for c in column.chunks], np.int64)
+        if ticks.size and (ticks.min() < EARLIEST_EPOCH_S * per_second or ticks.max() >= LATEST_EPOCH_S * per_second):
             return None
-        whole, part = np.divmod(nanos, _NS_PER_S)
-        return whole.astype(np.float64) + part / _NS_PER_S
+        if per_second == 1:
+            return ticks.astype(np.float64)
+        whole, part = np.divmod(ticks, per_second)
+        return whole.astype(np.float64) + part / per_second
     seconds = _join([primitive_values(c, np.float64) for c in column.chunks], np.float64)
     if seconds.size and not (np.isfinite(seconds).all() and seconds.min() >= EARLIEST_EPOCH_S
                              and seconds.max() < LATEST_EPOCH_S):
