@@ -79,16 +79,19 @@ def read_parquet_columns(path: Path, name: str | None = None, limits: CaseLimits
     """Every sample of a ``metrics.parquet``, checked and coded."""
     name = name or str(path)
     try:
-        with open(path, "rb") as handle:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise CaseFormatError(name, f"cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
+    with handle:
+        try:
             parquet = pq.ParquetFile(handle, read_dictionary=["entity", "metric"])
             _check_footer(parquet, name, limits)
             table = parquet.read(columns=list(REQUIRED_COLUMNS), use_threads=True)
-    except CaseFormatError:
-        raise
-    except OSError as exc:
-        raise CaseFormatError(name, f"cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
-    except (pa.ArrowException, ValueError) as exc:
-        raise CaseFormatError(name, f"not a readable Parquet file: {clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}") from exc
+        except CaseFormatError:
+            raise
+        except (pa.ArrowException, OSError, ValueError) as exc:  # pyarrow reports a corrupt file as OSError too
+            detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise CaseFormatError(name, f"not a readable Parquet file: {clip(detail, 200)}") from exc
     return _columns(table, name)
 
 
@@ -161,7 +164,7 @@ def _seconds(column: pa.ChunkedArray, name: str) -> np.ndarray:
     bad = ~np.isfinite(seconds) | (seconds < EARLIEST_EPOCH_S) | (seconds >= LATEST_EPOCH_S)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise CaseFormatError(name, f"timestamp {seconds[row]!r} is not epoch seconds within 1970-01-01..2200-01-01",
+        raise CaseFormatError(name, f"timestamp {float(seconds[row])!r} is not epoch seconds within 1970-01-01..2200-01-01",
                               where=f"row {row + 1}")
     return seconds
 
