@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from detectors.case_files import load_events, load_metrics, parse_events, parse_metrics_rows
+from detectors.case_files import load_events, parse_events, parse_metrics_rows, read_metric_columns
 from topology.case_files import (
     DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
 )
@@ -53,14 +54,19 @@ def load_case(
     checked, on the same time grid); without, every series of the case.
     """
     directory = Path(case_dir)
-    entities, relations = load_topology(directory, limits)
-    incident_path = case_file(directory, "incident.json", max_bytes=limits.max_json_bytes)
-    assert incident_path is not None
-    incident = parse_incident(read_json(incident_path, limits), str(incident_path))
-    scope = None
-    if series_scope is not None and any(e.id == incident.symptom for e in entities):
-        scope = set(series_scope(entities, relations, incident))
-    series = load_metrics(directory, limits, entities=scope)
+    # The samples are parsed on another thread (pyarrow releases the GIL) while this one reads the JSON files and
+    # works out the scope: on a big case the two take similar time. Errors keep their order: topology, incident,
+    # then metrics.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faultline-metrics") as pool:
+        samples = pool.submit(read_metric_columns, directory, limits)
+        entities, relations = load_topology(directory, limits)
+        incident_path = case_file(directory, "incident.json", max_bytes=limits.max_json_bytes)
+        assert incident_path is not None
+        incident = parse_incident(read_json(incident_path, limits), str(incident_path))
+        scope = None
+        if series_scope is not None and any(e.id == incident.symptom for e in entities):
+            scope = set(series_scope(entities, relations, incident))
+        series = samples.result().to_frame(scope)
     changes_path = case_file(directory, "changes.json", required=False, max_bytes=limits.max_json_bytes)
     changes = parse_changes(read_json(changes_path, limits), str(changes_path)) if changes_path else []
     events = load_events(directory, limits)

@@ -9,14 +9,25 @@ import sys
 from topology.case_files import DEFAULT_LIMITS, CaseLimits
 
 
+def _neighbourhood(entities, relations, incident) -> set[str]:  # type: ignore[no-untyped-def]
+    """The entities whose series the analysis reads (``rca.series_scope``).
+
+    Imported here, inside the loader's call, on purpose: the ranking modules (scipy, networkx) then load while the
+    loader's other thread is parsing the samples, instead of before it starts.
+    """
+    from rca.pipeline import series_scope
+
+    return series_scope()(entities, relations, incident)
+
+
 def run(args: argparse.Namespace) -> int:
     from correlators.case_files import load_case
-    from rca.pipeline import series_scope
+
+    # only the symptom neighbourhood's series are materialised: the analysis reads no others
+    case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows), series_scope=_neighbourhood)
     from ..insight import build_insight
     from ..render import render_text
 
-    # only the symptom neighbourhood's series are materialised: the analysis reads no others
-    case = load_case(args.case_dir, CaseLimits(max_metric_rows=args.max_metric_rows), series_scope=series_scope())
     if args.llm:  # grounded LLM narrative (FAULTLINE_LLM_*); the template's, flagged with the reason, if it fails
         from narrator.narrate import narrate
 
