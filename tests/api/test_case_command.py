@@ -50,7 +50,10 @@ def test_convert_refuses_a_bad_csv_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_analyze_imports_only_what_it_uses(tmp_path: Path) -> None:
-    """Not a timing test: the set of modules ``faultline analyze`` loads (the start-up budget lives in BENCHMARKS.md)."""
+    """Not a timing test: the set of modules ``faultline analyze`` loads (the start-up budget lives in BENCHMARKS.md).
+
+    The case holds 3 hours of samples, so STL (a daily season) cannot run: statsmodels has no business loading.
+    """
     case_dir = write_case(generate(CaseSpec(seed=33, fault="gpu_fault", entities=200)), tmp_path / "c")
     code = (
         "import sys, io, contextlib\n"
