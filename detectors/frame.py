@@ -62,6 +62,13 @@ def first_appearance_codes(codes: np.ndarray, n_names: int) -> tuple[np.ndarray,
     Returns ``(new_codes, order)`` where ``order[new] = old`` for every name that occurs (names that never occur are
     dropped): series keys come out in the same order whichever reader built the codes.
     """
+    if codes.size and codes[0] == 0:
+        # already in order (what readers that code names as they meet them produce): each code is at most one more
+        # than every code before it; one running maximum proves it without a scatter over all rows
+        seen = np.maximum.accumulate(codes)
+        if np.all(codes[1:] <= seen[:-1] + 1):
+            used = int(seen[-1]) + 1
+            return codes, np.arange(used)
     first = np.full(n_names, codes.size, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(codes.size, dtype=np.int64))
     order = np.argsort(first, kind="stable")
@@ -155,17 +162,17 @@ def _median_step(timestamps: np.ndarray, series: np.ndarray, n_series: int) -> f
         return 60.0
     same = series[1:] == series[:-1]
     gaps = np.diff(timestamps)
-    grouped = timestamps.size - int(np.count_nonzero(same)) == n_series
-    if not (grouped and not np.any(gaps[same] < 0)):
+    diffs = gaps[same]
+    grouped = timestamps.size - diffs.size == n_series
+    if not grouped or np.any(diffs < 0):
         narrow = series.astype(np.uint16 if n_series <= 1 << 16 else np.uint32)
         order = np.argsort(narrow, kind="stable")
-        ordered_series, ordered_times = series[order], timestamps[order]
-        same = ordered_series[1:] == ordered_series[:-1]
-        gaps = np.diff(ordered_times)
-        if np.any(gaps[same] < 0):
+        ordered = series[order]
+        same = ordered[1:] == ordered[:-1]
+        diffs = np.diff(timestamps[order])[same]
+        if np.any(diffs < 0):
             order = np.lexsort((timestamps, series))
             same = series[order][1:] == series[order][:-1]
-            gaps = np.diff(timestamps[order])
-    diffs = gaps[same]
+            diffs = np.diff(timestamps[order])[same]
     diffs = diffs[diffs > 0]
     return snap_step(float(np.median(diffs))) if diffs.size else 60.0

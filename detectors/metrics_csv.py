@@ -31,7 +31,7 @@ from topology.exceptions import CaseFormatError
 from topology.timeutil import EARLIEST_EPOCH_S, LATEST_EPOCH_S
 
 from .metrics_rules import MISSING_VALUES, REQUIRED_COLUMNS, check_header, clip, too_many_rows
-from .sample_columns import ColumnsBuilder, SampleColumns
+from .sample_columns import ColumnsBuilder, SampleColumns, Vocabulary
 
 READ_BLOCK_BYTES = 1 << 20
 """Bytes asked of a stream of unknown length at a time: how far past the row cap reading may run."""
@@ -318,16 +318,24 @@ def _timestamp_types(segment: bytes | memoryview, position: int) -> list[pa.Data
     return [pa.timestamp(unit, tz=zone) for unit in units]
 
 
-def _codes(column: pa.ChunkedArray, vocabulary, *, entity: bool) -> np.ndarray | None:
-    """Vocabulary codes per row; None when a name is blank, padded, or (entities) not ``kind:name``."""
-    parts = []
-    for chunk in column.chunks:
-        names = chunk.dictionary.to_pylist()
-        for new in (n for n in names if n not in vocabulary.index):
-            if not new.strip() or new[0].isspace() or (entity and ":" not in new):
-                return None
-        parts.append(vocabulary.codes_for(names)[primitive_values(chunk.indices, np.int32)])
-    return _join(parts, np.int64)
+def _codes(column: pa.ChunkedArray, vocabulary: Vocabulary, *, entity: bool) -> np.ndarray | None:
+    """Vocabulary codes per row; None when a name is blank, padded, or (entities) not ``kind:name``.
+
+    The parser encodes each block with its own dictionary; unifying them (in C++) leaves one short list of names to
+    check and map in Python, however many blocks and rows there are.
+    """
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32)
+    column = column.unify_dictionaries()
+    names = column.chunk(0).dictionary.to_pylist()
+    for new in (n for n in names if n not in vocabulary.index):
+        if not new.strip() or new[0].isspace() or (entity and ":" not in new):
+            return None
+    mapping = vocabulary.codes_for(names)
+    local = _join([primitive_values(chunk.indices, np.int32) for chunk in column.chunks], np.int32)
+    if np.array_equal(mapping, np.arange(len(names))):
+        return local  # the first names of the file: codes are already the vocabulary's
+    return mapping.astype(np.int32)[local]
 
 
 def _seconds(column: pa.ChunkedArray) -> np.ndarray | None:
@@ -355,18 +363,19 @@ def _values(column: pa.ChunkedArray) -> np.ndarray | None:
     parts = []
     for chunk in column.chunks:
         values = primitive_values(chunk, np.float64)
+        finite = np.isfinite(values)
         if chunk.null_count:
             valid = validity(chunk)
-            if np.isnan(values[valid]).any():
+            finite &= valid
+        else:
+            valid = None
+        if not finite.all():
+            nan = np.isnan(values)
+            if (nan & valid).any() if valid is not None else nan.any():
                 return None  # a NaN the null list did not catch: a spelling the reference checker may refuse
-            values = np.where(valid, values, np.nan)
-        elif np.isnan(values).any():
-            return None
+            values = np.where(finite, values, np.nan)  # nulls and infinities are missing samples
         parts.append(values)
-    values = _join(parts, np.float64)
-    values = values if values.flags.writeable else values.copy()
-    values[np.isinf(values)] = np.nan  # inf is not a measurement either
-    return values
+    return _join(parts, np.float64)
 
 
 def primitive_values(chunk: pa.Array, dtype: type) -> np.ndarray:
