@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,11 +177,40 @@ def nsigma_inprocess(case: Path, hops: int = 5) -> tuple[float, str]:
     wide = long.pivot_table(index="time", columns="col", values="value", aggfunc="mean").sort_index().ffill().bfill()
     normal, anomalous = wide[wide.index < at - 600].to_numpy(), wide[wide.index >= at - 600].to_numpy()
     mean, std = np.nanmean(normal, axis=0), np.nanstd(normal, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (series with no normal period)
         score = np.nanmax(np.abs((anomalous - mean) / np.where(std > 0, std, np.nan)), axis=0)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0))
     top = str(wide.columns[order[0]]).split("|")[0] if len(order) else ""
     return time.perf_counter() - t0, top
+
+
+_RCAEVAL_TIMER = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+import runner
+import RCAEval.e2e  # imported before the clock starts: in process means no start-up
+runs = []
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    wide, sym_col, at, lookback, edges = runner.load_case(Path(sys.argv[2]))
+    ranking = runner.run_method("nsigma", wide, sym_col, runner.estimate_onset(wide, sym_col, at, lookback), edges)
+    runs.append(time.perf_counter() - t0)
+print(json.dumps(runs))
+"""
+
+
+def nsigma_rcaeval(case: Path, repeats: int) -> list[float] | None:
+    """RCAEval's N-Sigma exactly as the accuracy tables run it (``benchmarks/peers/runner.py`` in ``.venv-peers``),
+    timed inside that process from reading the case to the ranking; None when the peers' venv is not installed."""
+    python = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"
+    if not python.exists():
+        return None
+    proc = subprocess.run([str(python), "-c", _RCAEVAL_TIMER, str(Path(__file__).resolve().parent / "peers"), str(case),
+                           str(repeats)], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def big_case(out: Path, samples: int = 320) -> Path:
@@ -201,12 +231,14 @@ def head_to_head(case: Path, repeats: int) -> dict:
         n_s, top_nsigma = nsigma_inprocess(case)
         cli.append(wall), cpu.append(used), rss.append(peak), nsigma.append(n_s), ratios.append(wall / n_s)
     rows = sum(1 for _ in open(case / "metrics.csv", "rb")) - 1
+    rcaeval = nsigma_rcaeval(case, repeats)
     return {
         "case": case.name, "metrics_csv_mb": (case / "metrics.csv").stat().st_size / 1e6, "rows": rows,
         "cli_median_s": statistics.median(cli), "cli_cpu_median_s": statistics.median(cpu),
         "cli_peak_rss_mb_max": max(rss) / 1024, "nsigma_inprocess_median_s": statistics.median(nsigma),
         "ratio_cli_over_nsigma_median": statistics.median(ratios), "cli_runs_s": cli, "nsigma_runs_s": nsigma,
-        "nsigma_top": top_nsigma, "loadavg_before": os.getloadavg(),
+        "nsigma_top": top_nsigma, "rcaeval_nsigma_median_s": statistics.median(rcaeval) if rcaeval else None,
+        "rcaeval_nsigma_runs_s": rcaeval, "loadavg_before": os.getloadavg(),
     }
 
 
