@@ -1,4 +1,4 @@
-"""An insight: the ranked analysis plus its narrative, and its JSON form (CASE_FORMAT.md's analyze output)."""
+"""An insight: the ranked analysis plus its narrative, and its JSON form (docs/case-format.md's analyze output)."""
 
 from __future__ import annotations
 

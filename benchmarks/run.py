@@ -82,7 +82,7 @@ def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -
 
 def run_faultline(cases: list[Path]) -> list[dict]:
     from correlators.case_files import load_case
-    from rca.pipeline import analyze
+    from rca.pipeline import analyze, series_scope
 
     out = []
     for case in cases:
@@ -90,7 +90,7 @@ def run_faultline(cases: list[Path]) -> list[dict]:
         error = None
         ranking: list[str] = []
         try:
-            analysis = analyze(load_case(case))
+            analysis = analyze(load_case(case, series_scope=series_scope()))  # as `faultline analyze` reads it
             ranking = [c.entity for c in analysis.candidates]
         except Exception as exc:  # one broken case must not hide the others
             error = f"{type(exc).__name__}: {exc}"

@@ -59,6 +59,8 @@ class CaseSpec:
     entities: int
     distractors: tuple[str, ...] = ("harmless_rollout", "noisy", "loud_caller", "simultaneous", "sibling_restart")
     fleet_series: int | None = 1500
+    samples: int = N_SAMPLES
+    """Samples per series before the cut at the alert (the speed benchmark's 110 MB case uses more)."""
     concurrent: str | None = None
     """A second, independent fault of this kind under the same symptom (``benchmarks/concurrent.py``)."""
 
@@ -127,7 +129,7 @@ def generate(spec: CaseSpec) -> GeneratedCase:
         raise ValueError(f"unknown fault {spec.fault!r}; choose from {', '.join(FAULTS)}")
     rng = np.random.default_rng([spec.seed, 0x5CE7A])
     t_start = T_BASE + 60.0 * int(rng.integers(0, 1440))
-    times = t_start + STEP_S * np.arange(N_SAMPLES, dtype=float)
+    times = t_start + STEP_S * np.arange(spec.samples, dtype=float)
     minutes = times / 60.0
     world, stack = _build_world(rng, spec, t_start)
 
@@ -153,7 +155,7 @@ def generate(spec: CaseSpec) -> GeneratedCase:
         return baseline(sub, entity.split(":", 1)[0], metric, entity_traffic(entity))
 
     sc = Scene(world, times, rng, factory)
-    t0 = N_SAMPLES - 1 - int(rng.integers(10, 30))
+    t0 = spec.samples - 1 - int(rng.integers(10, 30))
     fault = FAULT_FUNCS[spec.fault](sc, stack, t0)
     notes: list[str] = []
 
@@ -175,12 +177,12 @@ def generate(spec: CaseSpec) -> GeneratedCase:
             if other.vdb:
                 kinds.append("vectordb_slowdown")
             kind = kinds[int(rng.integers(len(kinds)))]
-            second = FAULT_FUNCS[kind](sc, other, int(np.clip(t0 + int(rng.integers(-20, 8)), 70, N_SAMPLES - 3)))
+            second = FAULT_FUNCS[kind](sc, other, int(np.clip(t0 + int(rng.integers(-20, 8)), 70, spec.samples - 3)))
             notes.append(f"simultaneous:{kind}@{second.root_causes[0]}")
 
     also: Fault | None = None
     if spec.concurrent:  # a second fault in the same stack, starting within a few minutes of the first
-        also = FAULT_FUNCS[spec.concurrent](sc, stack, int(np.clip(t0 + int(rng.integers(-4, 5)), 70, N_SAMPLES - 3)))
+        also = FAULT_FUNCS[spec.concurrent](sc, stack, int(np.clip(t0 + int(rng.integers(-4, 5)), 70, spec.samples - 3)))
         notes.append(f"concurrent:{spec.concurrent}@{also.root_causes[0]}")
         fault = Fault(fault.name, {**also.seeds, **fault.seeds}, fault.root_causes, fault.accept, min(fault.onset, also.onset))
     impacts = propagate(world, fault.seeds, rng)
@@ -227,7 +229,7 @@ def generate(spec: CaseSpec) -> GeneratedCase:
     assert sym is not None
     hit = np.flatnonzero(sym.lat + sym.err > 0.15)
     onset_sym = int(hit[0]) if hit.size else t0
-    at_idx = int(min(N_SAMPLES - 1, onset_sym + int(rng.integers(2, 7))))
+    at_idx = int(min(spec.samples - 1, onset_sym + int(rng.integers(2, 7))))
     n_keep = at_idx + 1
     metrics: dict[tuple[str, str], np.ndarray] = {}
     for (e, m), v in sorted(sc.series.items()):
@@ -320,8 +322,13 @@ def _topology(world: World) -> dict:
 
 
 # -- writing ----------------------------------------------------------------------------------------------------------
-def write_case(case: GeneratedCase, out: str | os.PathLike[str], *, with_truth: bool = True) -> Path:
-    """Write the case directory (replacing one that is there)."""
+def write_case(case: GeneratedCase, out: str | os.PathLike[str], *, with_truth: bool = True,
+               iso_times: bool = False, full_precision: bool = False) -> Path:
+    """Write the case directory (replacing one that is there).
+
+    ``iso_times`` writes ISO-8601 timestamps instead of epoch seconds and ``full_precision`` every digit of each
+    value instead of six, as some exporters do (the speed benchmark's big case uses both).
+    """
     path = Path(out)
     if path.exists():
         shutil.rmtree(path)
@@ -332,14 +339,15 @@ def write_case(case: GeneratedCase, out: str | os.PathLike[str], *, with_truth: 
     (path / "events.json").write_text(json.dumps(case.events, indent=1), encoding="utf-8")
     if with_truth:
         (path / "truth.json").write_text(json.dumps(case.truth, indent=2), encoding="utf-8")
-    stamps = [str(int(t)) for t in case.times]
+    stamps = [iso(t) if iso_times else str(int(t)) for t in case.times]
     with open(path / "metrics.csv", "w", encoding="utf-8", newline="") as handle:
         handle.write("timestamp,entity,metric,value\n")
         for (entity, metric), values in case.metrics.items():
             mid = f",{entity},{metric},"
             handle.write(
                 "".join(
-                    f"{s}{mid}{'' if v != v else format(v, '.6g')}\n" for s, v in zip(stamps, values.tolist())
+                    f"{s}{mid}{'' if v != v else repr(v) if full_precision else format(v, '.6g')}\n"
+                    for s, v in zip(stamps, values.tolist())
                 )
             )
     return path

@@ -5,18 +5,25 @@ them. ``truth.json`` is deliberately never opened: the analysis must not see the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from detectors.case_files import load_events, load_metrics, parse_events, parse_metrics_rows
+from detectors.case_files import load_events, parse_events, parse_metrics_rows, read_metric_columns
 from detectors.exceptions import DetectorError
 from detectors.roles import MetricInfo, parse_metrics_meta
 from topology.case_files import (
     DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
 )
 from topology.exceptions import CaseFormatError
+from topology.models import Entity, Relation
 
 from .models import Case, Change, Incident
+
+SeriesScope = Callable[[Sequence[Entity], Sequence[Relation], Incident], Collection[str]]
+"""Which entities' series an analysis will read, decided from the topology and the incident before the series are
+read (``rca.series_scope``): the other series of a big case are checked but never materialised."""
 
 
 def parse_incident(document: Any, file: str = "incident.json") -> Incident:
@@ -48,14 +55,28 @@ def check_references(case: Case, file_hint: str = "") -> None:
         )
 
 
-def load_case(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS) -> Case:
-    """Read and validate a case directory (see ``CASE_FORMAT.md``), within ``limits`` (sizes, depth, sample count)."""
+def load_case(
+    case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS, series_scope: SeriesScope | None = None
+) -> Case:
+    """Read and validate a case directory (see ``docs/case-format.md``), within ``limits`` (sizes, depth, sample count).
+
+    With ``series_scope``, ``case.series`` holds only the series of the entities it names (every sample is still
+    checked, on the same time grid); without, every series of the case.
+    """
     directory = Path(case_dir)
-    entities, relations = load_topology(directory, limits)
-    incident_path = case_file(directory, "incident.json", max_bytes=limits.max_json_bytes)
-    assert incident_path is not None
-    incident = parse_incident(read_json(incident_path, limits), str(incident_path))
-    series = load_metrics(directory, limits)
+    # The samples are parsed on another thread (pyarrow releases the GIL) while this one reads the JSON files and
+    # works out the scope: on a big case the two take similar time. Errors keep their order: topology, incident,
+    # then metrics.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faultline-metrics") as pool:
+        samples = pool.submit(read_metric_columns, directory, limits)
+        entities, relations = load_topology(directory, limits)
+        incident_path = case_file(directory, "incident.json", max_bytes=limits.max_json_bytes)
+        assert incident_path is not None
+        incident = parse_incident(read_json(incident_path, limits), str(incident_path))
+        scope = None
+        if series_scope is not None and any(e.id == incident.symptom for e in entities):
+            scope = set(series_scope(entities, relations, incident))
+        series = samples.result().to_frame(scope)
     changes_path = case_file(directory, "changes.json", required=False, max_bytes=limits.max_json_bytes)
     changes = parse_changes(read_json(changes_path, limits), str(changes_path)) if changes_path else []
     events = load_events(directory, limits)

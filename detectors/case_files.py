@@ -1,208 +1,59 @@
-"""Reading ``metrics.csv`` and ``events.json`` of a case directory.
+"""Reading the series (``metrics.csv`` or ``metrics.parquet``) and ``events.json`` of a case directory.
 
-``metrics.csv`` can be large, so it is streamed: pandas parses it in chunks of rows, each chunk is checked vectorised
-and reduced to numbers (epoch seconds, values, integer codes for entity and metric), and reading stops with a
+``metrics.csv`` can be large: it is read in bounded segments by pyarrow's multi-threaded CSV reader into coded
+columns (``metrics_csv``), checked with numpy, and only then pivoted to a ``SeriesFrame``. Reading stops with a
 ``CaseFormatError`` naming the limit as soon as the file has more than ``CaseLimits.max_metric_rows`` samples or a
-line longer than ``CaseLimits.max_line_bytes``. Memory therefore grows with the accepted samples, never with the
-file. The first bad row is reported with its line number (the header is line 1; blank lines are not counted).
+line longer than ``CaseLimits.max_line_bytes``; the first bad row is reported with its line number (the header is
+line 1; blank lines are not counted). ``metrics.parquet`` holds the same columns, already typed (``metrics_parquet``).
+
+``entities`` (optional) names the entities whose series the caller will read — an analysis reads only the
+symptom's neighbourhood. Every sample is still checked and the time grid still spans every sample, so the frame is
+exactly the full frame's ``for_entities(entities)``; only the other series are never materialised.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Collection
 from pathlib import Path
-from typing import BinaryIO
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, BinaryIO
 
 from topology.case_files import DEFAULT_LIMITS, CaseLimits, case_file, parse_item, read_json
 from topology.exceptions import CaseFormatError
-from topology.timeutil import EARLIEST_EPOCH_S, LATEST_EPOCH_S, parse_time
 
-from .frame import frame_from_samples
+from .metrics_csv import read_csv_columns
+from .metrics_rules import REQUIRED_COLUMNS, check_header
 from .models import Event, SeriesFrame
+from .sample_columns import SampleColumns
 
-REQUIRED_COLUMNS = ("timestamp", "entity", "metric", "value")
-CHUNK_ROWS = 200_000
-"""Rows parsed at a time: big enough for pandas to be fast, small enough that one chunk's strings stay ~50 MB."""
-_MISSING = {"", "nan", "NaN", "NAN", "null", "NULL", "None"}
+if TYPE_CHECKING:
+    import pandas as pd
 
-
-def _clip(text: object, limit: int = 60) -> str:
-    """``repr`` of an offending cell, cut short: an error message must not carry a megabyte of hostile input."""
-    text = str(text)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+log = logging.getLogger(__name__)
+METRICS_CSV = "metrics.csv"
+METRICS_PARQUET = "metrics.parquet"
 
 
-class _BoundedLines(io.RawIOBase):
-    """A binary reader that refuses a line longer than ``max_line_bytes``.
-
-    Why: the CSV parser buffers a line whole before it can split it, so one endless line (or a file with no newline
-    at all) would be read into memory however small the row cap is.
-    """
-
-    def __init__(self, raw: BinaryIO, name: str, max_line_bytes: int) -> None:
-        self._raw = raw
-        self._name = name
-        self._max = max_line_bytes
-        self._run = 0  # bytes since the last newline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
-        if not data:
-            return 0
-        n = len(data)
-        buffer[:n] = data
-        first = data.find(b"\n")
-        if first < 0:
-            self._run += n
-        else:
-            if self._run + first > self._max:
-                self._too_long()
-            self._run = n - data.rfind(b"\n") - 1
-        if self._run > self._max:
-            self._too_long()
-        return n
-
-    def _too_long(self) -> None:
-        raise CaseFormatError(self._name, f"a line is longer than {self._max} bytes (max_line_bytes); refused")
+def parse_metrics_stream(handle: BinaryIO, name: str = METRICS_CSV, limits: CaseLimits = DEFAULT_LIMITS,
+                         entities: Collection[str] | None = None) -> SeriesFrame:
+    """Read long-format samples from a binary file object, bounded by ``limits`` (see the module docstring)."""
+    return read_csv_columns(handle, name, limits).to_frame(entities)
 
 
-class _Vocabulary:
-    """Entity or metric names seen so far, as stable integer codes: chunks keep codes, not millions of strings."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-
-    def codes(self, column: pd.Series) -> np.ndarray:
-        local, uniques = pd.factorize(column)
-        mapping = np.fromiter((self.index.setdefault(str(u), len(self.index)) for u in uniques), dtype=np.int64,
-                              count=len(uniques))
-        return mapping[local]
-
-    def names(self) -> np.ndarray:
-        return np.array(list(self.index), dtype=object)
-
-
-def _epoch_seconds(raw: pd.Series, name: str, first_line: int) -> np.ndarray:
-    """ISO-8601 or epoch seconds per cell (mixed is fine); NaN where unparseable."""
-    numeric = pd.to_numeric(raw, errors="coerce")
-    result = numeric.to_numpy(dtype=float, na_value=np.nan).copy()
-    textual = numeric.isna().to_numpy()
-    if textual.any():
-        try:
-            parsed = pd.to_datetime(raw[textual], errors="coerce", utc=True, format="ISO8601")
-            seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-        except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
-            # pandas refuses the whole column when one cell is beyond its range: find that cell for the message.
-            for offset in np.flatnonzero(textual):
-                try:
-                    parse_time(str(raw.iloc[offset]))
-                except ValueError as exc:
-                    raise CaseFormatError(name, str(exc), where=f"line {first_line + int(offset)}") from None
-            raise CaseFormatError(name, "a timestamp is outside 1970-01-01..2200-01-01") from None
-        result[textual] = seconds.to_numpy(dtype=float, na_value=np.nan)
-    return result
-
-
-def _check_samples(table: pd.DataFrame, name: str, first_line: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a string-typed chunk of samples; returns (epoch seconds, values). ``first_line`` is its first row's line."""
-
-    def line(mask: np.ndarray) -> str:
-        return f"line {int(np.flatnonzero(mask)[0]) + first_line}"
-
-    def first(column: str, mask: np.ndarray) -> str:
-        return _clip(table[column].iloc[np.flatnonzero(mask)[0]])
-
-    for column in ("entity", "metric"):
-        blank = (table[column].str.strip() == "").to_numpy()
-        if blank.any():
-            raise CaseFormatError(name, f"empty {column}", where=line(blank))
-    bad_entity = ~table["entity"].str.contains(":", regex=False).to_numpy(dtype=bool)
-    if bad_entity.any():
-        raise CaseFormatError(name, f"entity {first('entity', bad_entity)} is not 'kind:name'", where=line(bad_entity))
-    seconds = _epoch_seconds(table["timestamp"], name, first_line)
-    bad_time = ~np.isfinite(seconds)
-    if bad_time.any():
-        raise CaseFormatError(name, f"unparseable timestamp {first('timestamp', bad_time)}", where=line(bad_time))
-    out_of_range = (seconds < EARLIEST_EPOCH_S) | (seconds >= LATEST_EPOCH_S)
-    if out_of_range.any():
-        raise CaseFormatError(
-            name, f"timestamp {first('timestamp', out_of_range)} is outside 1970-01-01..2200-01-01", where=line(out_of_range)
-        )
-    raw_values = table["value"].str.strip()
-    values = pd.to_numeric(raw_values, errors="coerce").to_numpy(dtype=float, na_value=np.nan).copy()
-    not_numeric = np.isnan(values) & ~raw_values.isin(_MISSING).to_numpy(dtype=bool)
-    if not_numeric.any():
-        raise CaseFormatError(name, f"non-numeric value {first('value', not_numeric)}", where=line(not_numeric))
-    values[~np.isfinite(values)] = np.nan  # inf is not a measurement either
-    return seconds, values
-
-
-def _check_header(columns: Iterable[object], name: str) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in set(columns)]
-    if missing:
-        raise CaseFormatError(
-            name, f"missing column(s) {', '.join(missing)}; header must be {','.join(REQUIRED_COLUMNS)}", where="line 1"
-        )
-
-
-def _too_many_rows(name: str, limits: CaseLimits) -> CaseFormatError:
-    return CaseFormatError(
-        name, f"more than {limits.max_metric_rows} samples (max_metric_rows); refused — raise the limit or cut the export",
-        where=f"line {limits.max_metric_rows + 2}",
-    )
-
-
-def _frame_from_chunks(chunks: Iterable[pd.DataFrame], name: str, limits: CaseLimits) -> SeriesFrame:
-    """Check every chunk, keep only numbers and codes, stop past the row cap, then build the frame once."""
-    entities, metrics = _Vocabulary(), _Vocabulary()
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    rows = 0
-    for chunk in chunks:
-        _check_header(chunk.columns, name)
-        if rows + len(chunk) > limits.max_metric_rows:
-            raise _too_many_rows(name, limits)
-        if chunk.empty:
-            continue
-        seconds, values = _check_samples(chunk, name, first_line=rows + 2)
-        parts.append((seconds, entities.codes(chunk["entity"]), metrics.codes(chunk["metric"]), values))
-        rows += len(chunk)
-    if not parts:
-        return SeriesFrame.empty()
-    seconds, entity_codes, metric_codes, values = (np.concatenate(column) for column in zip(*parts))
-    return frame_from_samples(seconds, entities.names()[entity_codes], metrics.names()[metric_codes], values)
-
-
-def parse_metrics_stream(handle: BinaryIO, name: str = "metrics.csv", limits: CaseLimits = DEFAULT_LIMITS) -> SeriesFrame:
-    """Stream long-format samples from a binary file object, bounded by ``limits`` (see the module docstring)."""
-    bounded = io.BufferedReader(_BoundedLines(handle, name, limits.max_line_bytes), buffer_size=64 * 1024)
-    try:
-        reader = pd.read_csv(
-            bounded, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8",
-            chunksize=max(1, min(CHUNK_ROWS, limits.max_metric_rows + 1)),
-        )
-        with reader:
-            return _frame_from_chunks(reader, name, limits)
-    except pd.errors.EmptyDataError as exc:
-        raise CaseFormatError(name, "file is empty (a header 'timestamp,entity,metric,value' is required)") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise CaseFormatError(name, f"not a readable CSV: {_clip(str(exc).splitlines()[0] if str(exc) else exc, 200)}") from exc
-
-
-def parse_metrics_csv(path: Path, limits: CaseLimits = DEFAULT_LIMITS) -> SeriesFrame:
-    """Read ``metrics.csv`` (streamed and bounded; see the module docstring)."""
+def read_metrics_csv(path: Path, limits: CaseLimits = DEFAULT_LIMITS) -> SampleColumns:
+    """Every sample of a ``metrics.csv`` file, checked and coded, not yet on a grid."""
     try:
         with open(path, "rb") as handle:
-            return parse_metrics_stream(handle, str(path), limits)
+            return read_csv_columns(handle, str(path), limits)
     except OSError as exc:
         raise CaseFormatError(str(path), f"cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
+
+
+def parse_metrics_csv(path: Path, limits: CaseLimits = DEFAULT_LIMITS,
+                      entities: Collection[str] | None = None) -> SeriesFrame:
+    """Read ``metrics.csv`` (bounded; see the module docstring)."""
+    return read_metrics_csv(path, limits).to_frame(entities)
 
 
 def parse_metrics_rows(rows: object, name: str = "metrics", limits: CaseLimits = DEFAULT_LIMITS) -> SeriesFrame:
@@ -215,23 +66,62 @@ def parse_metrics_rows(rows: object, name: str = "metrics", limits: CaseLimits =
         bad = next((k for k in REQUIRED_COLUMNS if isinstance(row.get(k), (dict, list))), None)
         if bad is not None:
             raise CaseFormatError(name, f"{bad} must be a string or a number, not a nested object", where=f"[{index}].{bad}")
+    import pandas as pd
+
     table = pd.DataFrame.from_records(rows, columns=list(REQUIRED_COLUMNS)).fillna("").astype(str)
     return parse_metrics_table(table, name)
 
 
-def parse_metrics_table(table: pd.DataFrame, name: str) -> SeriesFrame:
+def parse_metrics_table(table: "pd.DataFrame", name: str) -> SeriesFrame:
     """Validate a string-typed table of samples; errors name the 1-based line (header = line 1)."""
-    _check_header(table.columns, name)
-    if table.empty:
-        return SeriesFrame.empty()
-    seconds, values = _check_samples(table, name, first_line=2)
-    return frame_from_samples(seconds, table["entity"].to_numpy(), table["metric"].to_numpy(), values)
+    from .metrics_pandas import add_checked_table
+    from .sample_columns import ColumnsBuilder
+
+    check_header(table.columns, name)
+    builder = ColumnsBuilder()
+    if len(table):
+        add_checked_table(builder, table, name, first_line=2)
+    return builder.build().to_frame()
 
 
-def load_metrics(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS) -> SeriesFrame:
-    path = case_file(case_dir, "metrics.csv", max_bytes=limits.max_csv_bytes)
-    assert path is not None
-    return parse_metrics_csv(path, limits)
+def metrics_source(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS) -> Path:
+    """Which file holds the case's samples: ``metrics.parquet`` when it is the current copy, else ``metrics.csv``.
+
+    Why the check: ``faultline case convert`` leaves the CSV in place, and a CSV edited or re-exported afterwards
+    must not be shadowed by a stale Parquet copy. The Parquet file is used instead of a CSV beside it only when it
+    records that it was converted from that very file (same size and modification time); otherwise the CSV is read
+    and a warning says to convert again.
+    """
+    parquet = case_file(case_dir, METRICS_PARQUET, required=False, max_bytes=limits.max_csv_bytes)
+    csv_path = case_file(case_dir, METRICS_CSV, required=parquet is None, max_bytes=limits.max_csv_bytes)
+    if parquet is None:
+        assert csv_path is not None
+        return csv_path
+    if csv_path is None:
+        return parquet
+    from .metrics_parquet import converted_from, source_stamp
+
+    if converted_from(parquet) == source_stamp(csv_path):
+        return parquet
+    log.warning("%s is not a conversion of the %s beside it (changed since?); reading %s — run "
+                "'faultline case convert %s' to refresh it", parquet, METRICS_CSV, METRICS_CSV, case_dir)
+    return csv_path
+
+
+def read_metric_columns(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS) -> SampleColumns:
+    """Every sample of the case (``metrics_source``), checked and coded, not yet on a grid."""
+    path = metrics_source(case_dir, limits)
+    if path.name == METRICS_PARQUET:
+        from .metrics_parquet import read_parquet_columns
+
+        return read_parquet_columns(path, str(path), limits)
+    return read_metrics_csv(path, limits)
+
+
+def load_metrics(case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS,
+                 entities: Collection[str] | None = None) -> SeriesFrame:
+    """The case's series on one grid; with ``entities``, only theirs are materialised (see the module docstring)."""
+    return read_metric_columns(case_dir, limits).to_frame(entities)
 
 
 def parse_events(document: object, file: str = "events.json") -> list[Event]:

@@ -5,12 +5,17 @@ when asked for and configured (``FAULTLINE_LLM_*``, see ``NarratorSettings``), e
 ``Narrative.narrator`` says which one wrote the text and ``fallback_reason`` why the template did.
 """
 
-from .config import NarratorSettings
+from typing import TYPE_CHECKING
+
 from .exceptions import GroundingError, NarratorError
 from .fixes import suggest_fixes
 from .models import ChainStep, FixSuggestion, Narrative
 from .narrate import narrate
 from .template import narrate_template
+
+if TYPE_CHECKING:
+    from .config import NarratorSettings
+    from .llm import LLMNarrator
 
 __all__ = [
     "ChainStep", "FixSuggestion", "GroundingError", "LLMNarrator", "Narrative", "NarratorError", "NarratorSettings",
@@ -18,10 +23,16 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``LLMNarrator`` is loaded on first use: it imports the openai client, which the template path never needs."""
-    if name == "LLMNarrator":
-        from .llm import LLMNarrator
+_LAZY = {"LLMNarrator": ".llm", "NarratorSettings": ".config"}
+"""Loaded on first use: the openai client (``LLMNarrator``) and pydantic-settings (``NarratorSettings``) are not
+needed by the template narrator, the path of ``faultline analyze`` without ``--llm``."""
 
-        return LLMNarrator
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,12 +16,12 @@ from pydantic import ValidationError
 
 from rca.models import Analysis
 
-from .config import NarratorSettings
 from .exceptions import NarratorConfigError
 from .models import Narrative
 from .template import narrate_template
 
 if TYPE_CHECKING:  # the LLM narrator pulls in the openai client: imported only when an LLM is used
+    from .config import NarratorSettings  # pydantic-settings: imported when settings are first read
     from .llm import LLMNarrator
 
 __all__ = ["llm_narrator", "load_settings", "narrate"]
@@ -34,6 +34,8 @@ _narrators_lock = threading.Lock()
 
 def load_settings() -> NarratorSettings:
     """Narrator settings from the environment; inconsistent ones are a ``NarratorConfigError`` (one line for users)."""
+    from .config import NarratorSettings
+
     try:
         return NarratorSettings()
     except ValidationError as exc:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from correlators.align import AlignConfig, Correlation, correlate
 from correlators.canary import RolloutFinding, judge_rollouts
+from correlators.case_files import SeriesScope
 from correlators.changes import changes_from_relations, merge_changes, rollouts_from_relations
 from correlators.models import Case, Change, Incident
 from detectors.detect import DetectConfig, Detection, detect_all
 from detectors.models import Event, SeriesFrame
 from detectors.roles import MetricInfo, MetricRoles
-from topology.models import RelationKind, Subgraph
+from topology.models import Entity, Relation, RelationKind, Subgraph
 from topology.store import GraphStore
 
 from .case_graph import CaseGraph
@@ -139,6 +140,22 @@ def _analyze_slices(
 
 def case_graph(case: Case) -> CaseGraph:
     return CaseGraph(case.entities, case.relations)
+
+
+def series_scope(config: AnalysisConfig = AnalysisConfig()) -> SeriesScope:
+    """The entities whose series ``analyze`` reads, for ``correlators.load_case(..., series_scope=...)``.
+
+    ``_analyze_slices`` reads the series of the symptom's ``config.hops``-hop dependency subgraph over the lookback and
+    nothing else; reading a big case with this scope materialises only those series, with the same answer.
+    Keep the two in step: ``tests/rca/test_series_scope.py`` compares analyses with and without the scope.
+    """
+
+    def scope(entities: Sequence[Entity], relations: Sequence[Relation], incident: Incident) -> set[str]:
+        graph = CaseGraph(entities, relations)
+        down = graph.subgraph(incident.symptom, hops=config.hops, at=incident.at, since=incident.start, direction="down")
+        return down.entity_ids()
+
+    return scope
 
 
 def analyze(case: Case, config: AnalysisConfig = AnalysisConfig()) -> Analysis:

@@ -117,22 +117,20 @@ def read_json(path: Path, limits: CaseLimits = DEFAULT_LIMITS) -> Any:
 def check_depth(document: Any, file: str, max_depth: int = DEFAULT_LIMITS.max_json_depth) -> None:
     """Refuse JSON nested deeper than ``max_depth`` (the top level is depth 1), naming where it gets too deep.
 
-    Iterative on purpose: a recursive walk would itself overflow on exactly the documents it must refuse.
+    Iterative on purpose: a recursive walk would itself overflow on exactly the documents it must refuse. Level by
+    level (all containers of one depth at a time), so scalars cost one ``isinstance`` each inside a comprehension.
     """
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    level, depth = [document] if isinstance(document, (dict, list)) else [], 1
+    while level:
         if depth > max_depth:
             raise CaseFormatError(
                 file, f"nested deeper than {max_depth} levels (max_json_depth); refused", where=_path_to_depth(document, max_depth)
             )
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        deeper: list[Any] = []
+        for node in level:
+            deeper += [child for child in (node.values() if isinstance(node, dict) else node)
+                       if isinstance(child, (dict, list))]
+        level, depth = deeper, depth + 1
 
 
 def _path_to_depth(document: Any, max_depth: int) -> str:

@@ -12,7 +12,8 @@ MAX_LABELS = 64
 
 
 class InlineCase(BaseModel):
-    """A whole case sent as JSON: the documents of CASE_FORMAT.md, with metrics as a list of sample objects."""
+    """A whole case sent as JSON: the documents of the case format (docs/case-format.md in the faultline
+    repository), with metrics as a list of sample objects."""
 
     model_config = ConfigDict(extra="forbid")
 

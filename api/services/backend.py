@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -36,6 +37,8 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from detectors.sources import PrometheusSource
+
+    from ..collect import CollectedState
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,52 @@ class CaseBackend:
         )
 
 
+class CollectedCache:
+    """What ``faultline collect`` saved, parsed once and kept until one of its files changes.
+
+    Why: every insight of the live server reads the collected directory, and parsing its ``metrics.csv`` costs far
+    more than an analysis; the files change only when a collection round rewrites them (always by replacing the file,
+    so its inode, size or modification time moves). The key is each file's (mtime_ns, size, inode): an unchanged
+    directory is never read twice, a rewritten one is read again on the next insight.
+    """
+
+    FILES = ("metrics.csv", "events.json", "changes.json")
+
+    def __init__(self, directory: Path, step_s: float | None, *, with_samples: bool) -> None:
+        self.directory = directory
+        self._step_s = step_s
+        self._with_samples = with_samples
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._state: "CollectedState | None" = None
+        self._samples: Samples | None = None
+        self.reads = 0
+        """How many times the files were parsed (tests check that unchanged files are not read again)."""
+
+    def _stamp(self) -> tuple:
+        stamp = []
+        for name in self.FILES:
+            try:
+                info = os.stat(self.directory / name)
+                stamp.append((name, info.st_mtime_ns, info.st_size, info.st_ino))
+            except OSError:
+                stamp.append((name, None))
+        return tuple(stamp)
+
+    def get(self) -> tuple["CollectedState", Samples | None]:
+        """The parsed state (series on the grid, events, changes) and, when asked for, the raw samples."""
+        from ..collect import load_collected, load_collected_samples
+
+        with self._lock:
+            key = self._stamp()  # taken before reading: a file replaced meanwhile is read again next time
+            if key != self._key or self._state is None:
+                self._state = load_collected(self.directory, step_s=self._step_s)
+                self._samples = load_collected_samples(self.directory) if self._with_samples else None
+                self._key = key
+                self.reads += 1
+            return self._state, self._samples
+
+
 class LiveBackend:
     """The configured topology store, plus series from Prometheus (live) and/or a ``faultline collect`` directory.
 
@@ -118,6 +167,8 @@ class LiveBackend:
         self._prometheus = prometheus
         self._collected_dir = collected_dir
         self._step_s = step_s
+        self._collected = (None if collected_dir is None else
+                           CollectedCache(collected_dir, step_s, with_samples=prometheus is not None))
 
     def graph(self) -> GraphStore:
         return self._store
@@ -140,10 +191,10 @@ class LiveBackend:
         changes: tuple[Change, ...] = ()
         events: tuple[Event, ...] = ()
         collected = self._collected_dir is not None and self._collected_dir.exists()
+        saved: Samples | None = None
         if collected:
-            from ..collect import load_collected
-
-            state = load_collected(self._collected_dir, step_s=self._step_s)
+            assert self._collected is not None
+            state, saved = self._collected.get()
             series = state.series.for_entities(entities).until(end)
             changes = tuple(c for c in state.changes if start - (end - start) <= c.at <= end)
             events = tuple(e for e in state.events if e.entity in entities and start <= e.at <= end)
@@ -158,12 +209,9 @@ class LiveBackend:
                     f"metrics: {exc}; ranked on topology, changes and events"
                     + (" and the collected series" if collected else "") + " only",))
             samples = result.samples
-            if collected:
+            if collected and saved is not None:
                 # Series only the collectors know (trace-derived latency/TTFT, restart counts) are kept beside
                 # Prometheus's; where both have a series, Prometheus wins.
-                from ..collect import load_collected_samples
-
-                saved = load_collected_samples(self._collected_dir)
                 known = samples.series_keys()
                 extra = np.array([(e, m) not in known for e, m in zip(saved.entities, saved.metrics)], dtype=bool)
                 window = (saved.times >= start.timestamp()) & (saved.times <= end.timestamp())

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import detectors.case_files as metrics_reader
+import detectors.metrics_csv as metrics_reader
+import detectors.metrics_pandas as reference_checker
 from correlators import load_case
 from detectors import DetectorError, parse_metrics_rows
 from detectors.case_files import parse_metrics_stream, parse_metrics_table
@@ -91,12 +92,19 @@ def test_long_header_line_is_refused() -> None:
         parse_metrics_stream(source, "m.csv", CaseLimits(max_line_bytes=1000))
 
 
-def test_chunked_reading_equals_reading_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streaming must not change the answer: small chunks give the same frame as one table."""
+@pytest.mark.parametrize("as_file", [False, True], ids=["stream", "regular-file"])
+def test_segmented_reading_equals_reading_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_file: bool) -> None:
+    """Reading in segments must not change the answer: tiny segments give the same frame as one pandas table."""
     source = EndlessRows(rows=997)
     data = HEADER + b"".join(source._make(i) for i in range(997))
-    monkeypatch.setattr(metrics_reader, "CHUNK_ROWS", 13)
-    streamed = parse_metrics_stream(io.BytesIO(data), "m.csv")
+    monkeypatch.setattr(metrics_reader, "READ_BLOCK_BYTES", 64)
+    monkeypatch.setattr(metrics_reader, "SEGMENT_BYTES", 500)
+    if as_file:
+        (tmp_path / "m.csv").write_bytes(data)
+        with open(tmp_path / "m.csv", "rb") as handle:
+            streamed = parse_metrics_stream(handle, "m.csv")
+    else:
+        streamed = parse_metrics_stream(io.BytesIO(data), "m.csv")
     import pandas as pd
 
     whole = parse_metrics_table(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False), "m.csv")
@@ -105,8 +113,11 @@ def test_chunked_reading_equals_reading_at_once(monkeypatch: pytest.MonkeyPatch)
     np.testing.assert_array_equal(streamed.values, whole.values)
 
 
-def test_line_numbers_stay_right_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics_reader, "CHUNK_ROWS", 7)
+@pytest.mark.parametrize("segment_bytes", [200, 1 << 20])
+def test_line_numbers_stay_right_across_segments_and_chunks(monkeypatch: pytest.MonkeyPatch, segment_bytes: int) -> None:
+    monkeypatch.setattr(reference_checker, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(metrics_reader, "READ_BLOCK_BYTES", 64)
+    monkeypatch.setattr(metrics_reader, "SEGMENT_BYTES", segment_bytes)
     rows = [b"%d,app:chat,rps,1" % (1_700_000_000 + 30 * i) for i in range(40)]
     rows[22] = b"1700000660,app:chat,rps,lots"  # line 24 (header is line 1)
     with pytest.raises(CaseFormatError, match=r"m.csv:line 24: non-numeric value 'lots'"):
