@@ -79,9 +79,10 @@ def featurize(
     t_sym = onset_of_symptom(signals, incident.symptom, incident.at)
     changes = change_features(graph, changes_in_window, signals, rollouts, t_sym, step, incident.symptom)
     pool = candidate_pool(subgraph, config)
-    loudest = max((signals[n].size for n in signals), default=0.0) or 1.0
+    loudest = math.log1p(max((signals[n].size for n in signals), default=0.0)) or 1.0
     walk_score = {
-        n: max(signals[n].size / loudest if n in signals else 0.0, changes.change.get(n, 0.0), changes.canary.get(n, 0.0))
+        n: max(math.log1p(signals[n].size) / loudest if n in signals else 0.0, changes.change.get(n, 0.0),
+               changes.canary.get(n, 0.0))
         for n in nodes
     }
     edges = sorted({(r.src, r.dst) for r in subgraph.relations if r.src != r.dst})
