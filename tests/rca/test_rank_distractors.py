@@ -74,8 +74,6 @@ def test_caller_loud_from_retries_is_not_the_cause() -> None:
     assert top(w.incident("app:web", "error_rate", 162)) == ["app:tools"]
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation of the fitted model (BENCHMARKS.md, issue 14): a hogged node "
-                   "under a slower service loses to the service; generated node_cpu_hog AC@1 is low")
 def test_old_recovered_restart_is_not_the_cause() -> None:
     w = World(seed=25)
     w.chain("user:u", "app:web", "app:api").relate("app:api", "RUNS_ON", "pod:api-0").relate("app:web", "RUNS_ON", "pod:web-0")
