@@ -75,14 +75,16 @@ def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog)
     end = datetime.fromtimestamp(now, timezone.utc)
     result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=30)).read(end - timedelta(minutes=25), end)
 
-    times, ttft = _series(result, "llm:deepseek-r1", "ttft_p95_s")
+    # Scraped in Kubernetes (pod and namespace labels): the series stay per pod, never summed over replicas.
+    times, ttft = _series(result, "pod:prod/vllm-0", "ttft_p95_s")
     before, after = ttft[times < now - (STEP_AT_MIN + 3) * 60], ttft[times > now - (STEP_AT_MIN - 3) * 60]
     assert np.nanmedian(before) < 0.3 and np.nanmedian(after) > 1.0
-    _, queue = _series(result, "llm:deepseek-r1", "queue_len")
+    _, queue = _series(result, "pod:prod/vllm-0", "queue_len")
     assert queue[0] == 1.0 and queue[-1] == 40.0
-    assert np.nanmax(_series(result, "llm:deepseek-r1", "tpot_p95_s")[1]) < 0.05
-    assert np.allclose(_series(result, "llm:deepseek-r1", "tokens_per_s")[1], 100 / 15, rtol=0.05)
-    # Old vLLM names read into the same metrics.
+    assert np.nanmax(_series(result, "pod:prod/vllm-0", "tpot_p95_s")[1]) < 0.05
+    assert np.allclose(_series(result, "pod:prod/vllm-0", "tokens_per_s")[1], 100 / 15, rtol=0.05)
+    assert not any(e == "llm:deepseek-r1" for e in result.samples.entities)
+    # Old vLLM names read into the same metrics; without pod labels the model names the entity.
     assert np.allclose(_series(result, "llm:qwen2.5-72b", "kv_cache_usage")[1], 0.8)
     assert np.nanmax(_series(result, "llm:qwen2.5-72b", "tpot_p95_s")[1]) < 0.05
     # SGLang.
@@ -94,11 +96,17 @@ def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog)
     # RED from OpenTelemetry HTTP metrics.
     times, latency = _series(result, "app:chat", "latency_p95_s")
     assert np.nanmedian(latency[times > now - (STEP_AT_MIN - 3) * 60]) > 2.0
-    # The series without model_name was reported and skipped; nothing else was.
+    # No 5xx at all is an error rate of 0, not a missing series.
+    _, errors = _series(result, "app:chat", "error_rate")
+    assert np.isfinite(errors).sum() > 10 and np.nanmax(errors) == 0.0
+    # The series without namespace or model_name was reported and skipped; nothing else was.
     unmapped = [p for p in result.problems if "no entity rule" in p.reason]
-    assert len(unmapped) == 1 and unmapped[0].where == "running_requests"
-    assert "no entity rule fits labels {}" in caplog.text
-    assert result.queries_ok == len(PrometheusConfig().queries)
+    assert len(unmapped) == 1 and unmapped[0].where == "vllm/sglang running requests (query)", result.problems
+    assert "no entity rule fits labels {'pod': 'mystery'}" in caplog.text
+    # Families Prometheus has no metric of were not asked; every family it has answered.
+    assert "dcgm dcgm_fi_dev_gpu_util (query)" in result.families
+    assert "kube-state-metrics restarts (query)" in result.absent
+    assert result.queries_ok == len(result.families) and not result.timed_out
 
 
 def test_live_scrape_dcgm_exported_pod_and_xid_events(prometheus_factory, metrics_exporter):
@@ -128,14 +136,15 @@ def test_a_bad_query_is_reported_and_the_others_still_answer(prometheus_factory,
     now, history = backfilled
     prom = prometheus_factory(backfill=history)
     config = PrometheusConfig(queries=(
-        PromQuery(metric="broken", promql="sum by (model_name (vllm:num_requests_waiting", entities=("llm:{model_name}",)),
+        PromQuery(metric="broken", promql="sum by (model_name (vllm:num_requests_waiting{$sel}",
+                  entities=("llm:{model_name}",)),
         PromQuery(metric="queue_len", promql="sum by (model_name) (vllm:num_requests_waiting)",
                   entities=("llm:{model_name}",)),
     ))
     end = datetime.fromtimestamp(now, timezone.utc)
     result = PrometheusSource(prom.url, config=config).read(end - timedelta(minutes=5), end)
     assert result.queries_ok == 1
-    assert [p.where for p in result.problems] == ["broken"]
+    assert [p.where for p in result.problems] == ["broken (window)"]
     assert "HTTP 400 bad_data" in result.problems[0].reason
     assert ("llm:deepseek-r1", "queue_len") in result.samples.series_keys()
 
