@@ -315,6 +315,7 @@ class PrometheusSource:
     def _collect(self, tasks, pending, problems: list[SourceProblem], absent: list[str], started: float, *,
                  names_known: bool) -> PrometheusResult:
         parts_out: list[Samples] = []
+        xid_parts: list[Samples] = []
         counts: dict[str, int] = {}
         warns: dict[str, bool] = {}
         ok = 0
@@ -341,11 +342,15 @@ class PrometheusSource:
                 sample = self._series(series, part, owners, problems)
                 if sample is not None:
                     parts_out.append(sample)
+                    if part.query.metric_templates == (self.config.xid_metric,):
+                        xid_parts.append(sample)
         samples = Samples.concat(parts_out)
         order = np.lexsort((samples.times, samples.metrics.astype(str), samples.entities.astype(str))) if len(samples) else []
         if len(samples):
             samples = Samples(samples.times[order], samples.entities[order], samples.metrics[order], samples.values[order])
-        events = tuple(xid_events(samples, self.config.xid_metric))
+        # Xid events only from the DCGM Xid family (a gauge of the last code); a series that merely carries the same
+        # name (a recorded case's error count) is not a code.
+        events = tuple(xid_events(Samples.concat(xid_parts), self.config.xid_metric))
         empty = tuple(n for n, c in counts.items() if c == 0 and warns.get(n, True)) if names_known else ()
         timed_out = len(pending)
         duration = (time.monotonic() - started) * 1000
