@@ -319,7 +319,7 @@ class PrometheusSource:
         counts: dict[str, int] = {}
         warns: dict[str, bool] = {}
         ok = 0
-        owners: dict[tuple[str, str, str], str] = {}
+        owners: dict[tuple[str, str, str], tuple[str, str]] = {}
         for task, part in tasks.items():
             name = part.query.name
             counts.setdefault(name, 0)
@@ -361,7 +361,7 @@ class PrometheusSource:
                                 families=counts, absent=tuple(absent), empty_families=empty, timed_out=timed_out,
                                 duration_ms=duration)
 
-    def _series(self, series: Mapping[str, Any], part: _Part, owners: dict[tuple[str, str, str], str],
+    def _series(self, series: Mapping[str, Any], part: _Part, owners: dict[tuple[str, str, str], tuple[str, str]],
                 problems: list[SourceProblem]) -> Samples | None:
         labels = {k: str(v) for k, v in (series.get("metric") or {}).items()}
         query = part.query
@@ -374,13 +374,17 @@ class PrometheusSource:
             return None
         key = (entity, metric, part.label)
         described = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        if key in owners and owners[key] != described:
+        owner = owners.get(key)
+        if owner is not None and owner != (query.name, described):
+            if owner[0] != query.name:  # two families give one metric of one entity: the earlier family wins
+                log.debug("prometheus: %s %s from %s kept over %s", entity, metric, owner[0], query.name)
+                return None
             problems.append(report(log, SourceProblem(
                 source="prometheus", where=query.name,
-                reason=f"labels {{{described}}} and {{{owners[key]}}} both name {entity} {metric}; the first kept "
+                reason=f"labels {{{described}}} and {{{owner[1]}}} both name {entity} {metric}; the first kept "
                        "(add the label that tells them apart to the family's entity rules)")))
             return None
-        owners[key] = described
+        owners[key] = (query.name, described)
         values = series.get("values") or []
         if not values:
             return None
