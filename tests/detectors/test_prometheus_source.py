@@ -154,3 +154,58 @@ def test_unreachable_prometheus_is_a_source_error():
     end = datetime.now(timezone.utc)
     with pytest.raises(MetricSourceUnavailableError, match="ConnectError"):
         PrometheusSource(url).read(end - timedelta(minutes=5), end)
+
+
+def _kubernetes_history(now: float) -> str:
+    """kubelet/cAdvisor, kube-state-metrics and node-exporter series as kube-prometheus-stack stores them."""
+    times = np.arange(now - 1800, now - 5, 15.0)
+    oom = times >= now - STEP_AT_MIN * 60
+    series: list[HistorySeries] = []
+    kubelet = {"job": "kubelet", "metrics_path": "/metrics/cadvisor", "node": "node-1", "namespace": "prod",
+               "pod": "rag-0"}
+    for container, cores in (("rag", 0.5), ("sidecar", 0.1)):
+        labels = {**kubelet, "container": container}
+        series.append(HistorySeries("container_cpu_usage_seconds_total", labels,
+                                    [(t, cores * (t - times[0])) for t in times]))
+        series.append(HistorySeries("container_memory_working_set_bytes", labels, [(t, 1e9 * cores) for t in times]))
+        series.append(HistorySeries("container_cpu_cfs_periods_total", labels, [(t, 10.0 * (t - times[0])) for t in times]))
+        series.append(HistorySeries("container_cpu_cfs_throttled_periods_total", labels,
+                                    [(t, (5.0 if container == "rag" else 0.0) * (t - times[0])) for t in times]))
+    # the pod's cgroup (container="") and the pause container: counted once already, never twice
+    series.append(HistorySeries("container_cpu_usage_seconds_total", {**kubelet, "container": ""},
+                                [(t, 0.6 * (t - times[0])) for t in times]))
+    series.append(HistorySeries("container_memory_working_set_bytes", {**kubelet, "container": "POD"},
+                                [(t, 1e6) for t in times]))
+    ksm = {"job": "kube-state-metrics", "namespace": "prod", "pod": "rag-0", "container": "rag", "uid": "u1"}
+    series.append(HistorySeries("kube_pod_container_status_restarts_total", ksm,
+                                [(t, 3.0 if o else 2.0) for t, o in zip(times, oom)]))
+    series.append(HistorySeries("kube_pod_container_status_last_terminated_reason", {**ksm, "reason": "OOMKilled"},
+                                [(t, 1.0) for t in times[oom]]))
+    series.append(HistorySeries("kube_pod_status_ready", {**ksm, "condition": "true"}, [(t, 1.0) for t in times]))
+    node = {"job": "node-exporter", "instance": "node-1"}
+    for cpu in ("0", "1"):
+        series.append(HistorySeries("node_cpu_seconds_total", {**node, "cpu": cpu, "mode": "idle"},
+                                    [(t, 0.25 * (t - times[0])) for t in times]))
+    series.append(HistorySeries("node_memory_MemAvailable_bytes", node, [(t, 4e9) for t in times]))
+    series.append(HistorySeries("node_memory_MemTotal_bytes", node, [(t, 16e9) for t in times]))
+    return openmetrics_history(series)
+
+
+def test_cadvisor_kube_state_metrics_and_node_exporter(prometheus_factory):
+    now = time.time()
+    prom = prometheus_factory(backfill=_kubernetes_history(now))
+    end = datetime.fromtimestamp(now, timezone.utc)
+    result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=30)).read(
+        end - timedelta(minutes=25), end, entities={"pod:prod/rag-0", "node:node-1"})
+    assert not result.problems, result.problems
+    pod = "pod:prod/rag-0"
+    assert np.allclose(_series(result, pod, "cpu_usage")[1], 0.6, rtol=0.02)  # rag + sidecar, not the cgroup total
+    assert np.allclose(_series(result, pod, "mem_bytes")[1], 0.6e9)  # without the pause container
+    assert np.allclose(_series(result, pod, "cpu_throttled_ratio")[1], 0.25, rtol=0.02)
+    times, restarts = _series(result, pod, "restarts")
+    assert restarts[0] == 2 and restarts[-1] == 3
+    times, oom = _series(result, pod, "oom_killed")
+    assert oom[0] == 0 and oom[-1] == 1, "0 before the OOM kill (not missing), 1 after"
+    assert np.all(_series(result, pod, "not_ready")[1] == 0)
+    assert np.allclose(_series(result, "node:node-1", "cpu_usage")[1], 0.75, rtol=0.02)
+    assert np.allclose(_series(result, "node:node-1", "mem_usage")[1], 0.75)
