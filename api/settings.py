@@ -31,6 +31,7 @@ DEFAULT_ALERT_ENTITY_RULES: tuple[str, ...] = (
     "{faultline_entity}",
     "{entity}",
     "pod:{namespace}/{pod}",
+    "llm:{model_name}",
     "llm:{model}",
     "app:{app}",
     "app:{service}",

@@ -140,7 +140,7 @@ class CollectedFiles:
         self._lock = threading.Lock()
         self._stamp: tuple[object, ...] | None = None
         self._state = CollectedState()
-        self.loads = 0
+        self.reads = 0
         """How many times the files were parsed (tests check the cache holds)."""
 
     def _stamps(self) -> tuple[object, ...]:
@@ -148,7 +148,7 @@ class CollectedFiles:
         for name in self.FILES:
             try:
                 st = (self.directory / name).stat()
-                out.append((st.st_mtime_ns, st.st_size))
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))  # a file replaced within the same second too
             except OSError:
                 out.append(None)
         return tuple(out)
@@ -159,7 +159,7 @@ class CollectedFiles:
             if stamp != self._stamp:
                 self._state = self._load()
                 self._stamp = stamp
-                self.loads += 1
+                self.reads += 1
             return self._state
 
     def _load(self) -> CollectedState:
