@@ -104,6 +104,30 @@ class PrometheusResult:
 
 
 @dataclass(frozen=True)
+class FamilyCheck:
+    """Series per family fleet-wide (``check_families``); ``empty`` are families whose metric names Prometheus has
+    but whose query gives no series: the labels are not the ones the family's rules expect."""
+
+    counts: Mapping[str, int]
+    """Series (of the sample) each asked family gives that its entity rules can name."""
+    absent: tuple[str, ...]
+    empty: tuple[str, ...]
+    problems: tuple[str, ...]
+    unnamed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Families whose series fit none of their entity rules, with one example label set."""
+    duration_ms: float = 0.0
+
+    def warnings(self) -> list[str]:
+        out = [f"{name}: Prometheus has this family's metrics but its query returns no series — check the labels its "
+               "entity rules need (detectors/catalogue.json)" for name in self.empty]
+        out += [f"{name}: its series fit none of its entity rules (e.g. labels {dict(example)})"
+                for name, example in self.unnamed.items()]
+        if self.counts and not any(self.counts.values()):
+            out.append("no metric family returns any series: faultline will rank on topology, changes and events only")
+        return out + [f"check failed: {p}" for p in self.problems]
+
+
+@dataclass(frozen=True)
 class _Part:
     """One ``query_range`` call: a query over one time range at one step."""
 
@@ -403,6 +427,79 @@ class PrometheusSource:
         ``MetricSourceUnavailableError``. Never takes longer than ``config.deadline_s`` (plus parsing).
         """
         return _run(self._read_async(start, end, entities, history_s, history_step_s, recent_s))
+
+    def check_families(self, at: datetime | None = None, sample: int = 20) -> "FamilyCheck":
+        """Does each family give series faultline can name? Per family, ``topk(sample, <query>)`` fleet-wide at one
+        instant (a few series on the wire, whatever the fleet's size) is checked against the family's entity rules.
+
+        A family whose metric names Prometheus lacks is ``absent`` (not a problem: that exporter is not installed);
+        one whose names exist but whose query gives no series is ``empty``, and one whose series fit none of its
+        entity rules is ``unnamed`` — both mean the labels are not the conventions the catalogue expects, which
+        ``faultline collect`` and ``/healthz`` warn about. Bounded by the same deadline as a read.
+        """
+        return _run(self._check_async(at, sample))
+
+    async def _check_async(self, at: datetime | None, sample: int) -> "FamilyCheck":
+        started = time.monotonic()
+        deadline = started + self.config.deadline_s
+        moment = f"{epoch(at):.3f}" if at is not None else f"{time.time():.3f}"
+        async with self._async_client(self.config.deadline_s) as client:
+            names = await asyncio.wait_for(self._names_async(client), timeout=self.config.deadline_s)
+            asked: dict[str, PromQuery] = {}
+            absent: list[str] = []
+            for query in self.config.resolved_queries():
+                if names is not None and query.names is not None and not _any_name(query.names, names):
+                    absent.append(query.name)
+                    continue
+                asked[query.name] = query
+            gate = asyncio.Semaphore(self.config.concurrency)
+
+            async def probe(query: PromQuery) -> tuple[int, int, dict[str, str] | None]:
+                expression = promql_for(query, None, self.config.rate_window)
+                async with gate:
+                    data = await self._post(client, "/api/v1/query", {
+                        "query": f"topk({sample}, {expression})", "time": moment,
+                        "timeout": f"{max(int((deadline - time.monotonic()) * 1000), 1)}ms"})
+                result = (data or {}).get("result") or []
+                named, example = 0, None
+                for item in result:
+                    labels = {k: str(v) for k, v in (item.get("metric") or {}).items()}
+                    if (entity_for(labels, query.entities, self.config.entity_label) is not None
+                            and metric_for(labels, query.metric_templates) is not None):
+                        named += 1
+                    elif example is None:
+                        example = labels
+                return len(result), named, example
+
+            tasks = {name: asyncio.create_task(probe(q)) for name, q in asked.items()}
+            pending: set[asyncio.Task[tuple[int, int, dict[str, str] | None]]] = set()
+            if tasks:
+                _, pending = await asyncio.wait(tasks.values(), timeout=max(deadline - time.monotonic(), 0.01))
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        counts: dict[str, int] = {}
+        unnamed: dict[str, dict[str, str]] = {}
+        problems: list[str] = []
+        for name, task in tasks.items():
+            if task in pending:
+                problems.append(f"{name}: no answer within {self.config.deadline_s:g} s")
+                continue
+            error = task.exception()
+            if isinstance(error, MetricSourceUnavailableError):
+                raise error
+            if error is not None:
+                problems.append(f"{name}: {error}")
+                continue
+            found, named, example = task.result()
+            counts[name] = named
+            if found and not named and example is not None:
+                unnamed[name] = example
+        empty = tuple(n for n, c in counts.items() if c == 0 and n not in unnamed and asked[n].warn_when_empty
+                      and names is not None)
+        return FamilyCheck(counts=counts, absent=tuple(absent), empty=empty, unnamed=unnamed,
+                           problems=tuple(problems), duration_ms=(time.monotonic() - started) * 1000)
 
     def metric_names(self) -> frozenset[str] | None:
         """The metric names Prometheus has (what ``/healthz`` checks the catalogue against)."""
