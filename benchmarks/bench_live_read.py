@@ -10,8 +10,10 @@ over 26 h, backfilled with ``promtool tsdb create-blocks-from openmetrics`` (kep
 
 One read = ``PrometheusSource.read`` with the server's defaults: the 1-h window and one lookback before it at 30 s,
 24 h before that at 300 s, every catalogue family narrowed to the neighbourhood's entity ids, 8 queries in flight,
-one 20-s deadline. Reported: wall time (median, min, max over ``--repeat`` reads after one warm-up), series and
-points returned, and the time to put them on the detectors' grid (``Samples.to_frame``). Run from the repository
+one 20-s deadline. Reported: wall time (median, min, max over ``--repeat`` reads after one warm-up), the CPU seconds
+one read costs Prometheus and faultline (from ``/proc``: what the read needs whatever else the machine runs), the 1-min
+load average at the end, series and points returned, and the time to put them on the detectors' grid
+(``Samples.to_frame``). Run from the repository
 root::
 
     python -m benchmarks.bench_live_read --out benchmarks/out/live-read.json
@@ -122,6 +124,12 @@ def neighbourhood(pods: int, vllm: int, gpus: int, nodes: int) -> set[str]:
             | {f"gpu:gpu-node-{g // 8}/{g % 8}" for g in range(gpus)} | {f"node:node-{n}" for n in range(nodes)})
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/<pid>/stat``): what a read costs, whatever else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start_prometheus(data: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     config = data.parent / "prometheus.yml"
@@ -186,11 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             return source.read(start, end, entities=entities, history_s=86400, history_step_s=300, recent_s=3600)
 
         read()  # warm-up: Prometheus's caches, the metric-name list, imports
-        walls, results = [], []
+        walls, results, prom_cpu, own_cpu = [], [], [], []
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            c0, p0, t0 = _cpu_s(process.pid), time.process_time(), time.perf_counter()
             result = read()
             walls.append(time.perf_counter() - t0)
+            own_cpu.append(time.process_time() - p0)
+            prom_cpu.append(_cpu_s(process.pid) - c0)
             results.append(result)
         last = results[-1]
         t0 = time.perf_counter()
@@ -208,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         "problems": [str(p) for p in last.problems][:5], "calls": last.queries_ok,
         "read_s": {"median": round(statistics.median(walls), 3), "min": round(min(walls), 3),
                    "max": round(max(walls), 3), "runs": len(walls)},
+        "cpu_s_per_read": {"prometheus": round(statistics.median(prom_cpu), 3),
+                           "faultline": round(statistics.median(own_cpu), 3)},
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "to_frame_s": round(frame_s, 3), "frame": [len(frame.keys), len(frame.times)],
     }
     print(json.dumps(report, indent=1))

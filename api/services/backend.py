@@ -285,7 +285,7 @@ class LiveBackend:
             else:
                 self.last_read = result
                 parts.append(result.samples)
-                prometheus_keys = result.samples.series_keys()
+                prometheus_keys = set(result.keys)
                 events += result.events
                 late = [p for p in result.problems if "deadline" in p.reason]
                 failed = [p for p in result.problems if "deadline" not in p.reason and "no entity rule" not in p.reason
