@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--scrape", type=float, default=60.0, help="seconds between samples of the backfilled history")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--history-hours", type=float, default=24.0, help="baseline read before the window and one lookback")
+    ap.add_argument("--concurrency", type=int, default=PrometheusConfig().concurrency, help="queries in flight")
     args = ap.parse_args(argv)
 
     root = Path(args.data)
@@ -188,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         entities = neighbourhood(args.pods, args.vllm, args.gpus, args.nodes)
         end = datetime.fromtimestamp(built["end"], timezone.utc)
         start = end - timedelta(hours=1)
-        source = PrometheusSource(url, config=PrometheusConfig())  # the server's defaults: 30 s, 8 in flight, 20 s
+        # the server's defaults: 30 s, 8 in flight, 20 s
+        source = PrometheusSource(url, config=PrometheusConfig(concurrency=args.concurrency))
 
         def read():
-            return source.read(start, end, entities=entities, history_s=86400, history_step_s=300, recent_s=3600)
+            return source.read(start, end, entities=entities, history_s=args.history_hours * 3600, history_step_s=300,
+                               recent_s=3600)
 
         read()  # warm-up: Prometheus's caches, the metric-name list, imports
         walls, results, prom_cpu, own_cpu = [], [], [], []
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
         "prometheus": subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split("\n")[0],
         "neighbourhood_entities": len(entities), "raw_series": built["raw_series"], "raw_samples": built["raw_samples"],
-        "scrape_s": args.scrape, "series_read": len(last.samples.series_keys()), "points_read": len(last.samples),
+        "scrape_s": args.scrape, "concurrency": args.concurrency, "history_h": args.history_hours, "series_read": len(last.samples.series_keys()), "points_read": len(last.samples),
         "problems": [str(p) for p in last.problems][:5], "calls": last.queries_ok,
         "read_s": {"median": round(statistics.median(walls), 3), "min": round(min(walls), 3),
                    "max": round(max(walls), 3), "runs": len(walls)},

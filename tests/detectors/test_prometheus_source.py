@@ -83,7 +83,8 @@ def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog)
     assert queue[0] == 1.0 and queue[-1] == 40.0
     assert np.nanmax(_series(result, "pod:prod/vllm-0", "tpot_p95_s")[1]) < 0.05
     assert np.allclose(_series(result, "pod:prod/vllm-0", "tokens_per_s")[1], 100 / 15, rtol=0.05)
-    assert not any(e == "llm:deepseek-r1" for e in result.samples.entities)
+    # ... and the model as a whole beside them (what an alert on the model measures).
+    assert np.allclose(_series(result, "llm:deepseek-r1", "queue_len")[1][[0, -1]], [1.0, 40.0])
     # Old vLLM names read into the same metrics; without pod labels the model names the entity.
     assert np.allclose(_series(result, "llm:qwen2.5-72b", "kv_cache_usage")[1], 0.8)
     assert np.nanmax(_series(result, "llm:qwen2.5-72b", "tpot_p95_s")[1]) < 0.05

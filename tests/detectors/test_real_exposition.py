@@ -155,7 +155,9 @@ def test_catalogue_maps_real_exposition(fmt: str, prometheus_factory) -> None:
     assert np.nanmedian(_series(result, vllm, "queue_time_p95_s")) < 0.1
     # vLLM's own HTTP metrics (prometheus-fastapi-instrumentator: status="5xx").
     assert np.nanmedian(_series(result, vllm, "error_rate")) == pytest.approx(0.1, rel=0.1)
-    assert not any(e == "llm:deepseek-r1" for e, _ in keys), "per pod, not summed over replicas into the model"
+    # The model as a whole gets its own series too (one replica here: the same values), never instead of the pod's.
+    assert np.nanmax(_series(result, "llm:deepseek-r1", "queue_len")) == 4
+    assert ("llm:deepseek-r1", "ttft_p95_s") in keys and (vllm, "ttft_p95_s") in keys
 
     # DCGM: the GPU by Hostname/gpu, although the exporter's own pod is the scrape target.
     gpu = "gpu:gpu-node-1/0"
