@@ -265,11 +265,12 @@ class PrometheusSource:
                 f"HTTP {response.status_code}" + (f" {kind}: {detail}" if detail else f": {response.text[:200]!r}"))
         return body.get("data")
 
-    async def _names_async(self, client) -> frozenset[str] | None:
-        """Metric names Prometheus has (cached); ``None`` when it will not say (then every query is asked)."""
+    async def _names_async(self, client, *, fresh: bool = False) -> frozenset[str] | None:
+        """Metric names Prometheus has (cached unless ``fresh``); ``None`` when it will not say (then every query is
+        asked)."""
         now = time.monotonic()
         with self._names_lock:
-            if self._names is not None and now - self._names[0] < self.config.names_ttl_s:
+            if not fresh and self._names is not None and now - self._names[0] < self.config.names_ttl_s:
                 return self._names[1]
         import httpx
 
@@ -330,6 +331,16 @@ class PrometheusSource:
                                                           reason="no answer before the deadline")))
             parts, absent = self.plan(start, end, entities=entities, history_s=history_s,
                                       history_step_s=history_step_s, recent_s=recent_s, names=names)
+            if not parts and names is not None:
+                # Nothing to ask by the cached list: ask Prometheus again (an exporter may have appeared since), which
+                # also tells a server that went away from one that merely has nothing for this neighbourhood.
+                try:
+                    names = await asyncio.wait_for(self._names_async(client, fresh=True),
+                                                   timeout=max(deadline - time.monotonic(), 0.01))
+                except asyncio.TimeoutError:
+                    names = None
+                parts, absent = self.plan(start, end, entities=entities, history_s=history_s,
+                                          history_step_s=history_step_s, recent_s=recent_s, names=names)
             gate = asyncio.Semaphore(self.config.concurrency)
 
             async def one(part: _Part) -> list[MatrixSeries]:
