@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import pandas as pd
 
 from correlators.case_files import load_case, parse_changes, parse_meta
 from correlators.models import Case, Change, Incident
@@ -300,9 +301,11 @@ class LiveBackend:
             s = saved.samples
             keep = (s.times >= since.timestamp()) & (s.times <= end.timestamp())
             keep &= np.isin(s.entities, np.array(sorted(entities), dtype=object))
-            if prometheus_keys:
-                keep &= np.array([(e, m) not in prometheus_keys for e, m in zip(s.entities, s.metrics)], dtype=bool)
-            parts.append(Samples(s.times[keep], s.entities[keep], s.metrics[keep], s.values[keep]))
+            s = Samples(s.times[keep], s.entities[keep], s.metrics[keep], s.values[keep])
+            if prometheus_keys and len(s):  # where both have a series, Prometheus wins
+                both = pd.MultiIndex.from_arrays([s.entities, s.metrics]).isin(list(prometheus_keys))
+                s = Samples(s.times[~both], s.entities[~both], s.metrics[~both], s.values[~both])
+            parts.append(s)
         samples = Samples.concat(parts)
         series = samples.to_frame(self._step_s if self._prometheus is not None else None).for_entities(entities)
         changes = tuple(c for c in (saved.changes if saved else ()) if since <= c.at <= end)
