@@ -191,7 +191,19 @@ def collect_once(
             out.samples.append(result.samples)
             out.events += result.events
             report.problems = [str(p) for p in result.problems]
-            report.counts = {"queries": result.queries_ok, "series": len(result.samples.series_keys()),
+            # A family whose metrics Prometheus has but that gave nothing speaks other label conventions: say so,
+            # or "ok" would hide that every LLM signal vanished.
+            for family in result.empty_families:
+                warning = (f"warning: {family}: Prometheus has this family's metrics but its query returned no "
+                           "series; check the labels its entity rules need (detectors/catalogue.json)")
+                log.warning("collect: prometheus %s", warning)
+                report.problems.append(warning)
+            series = len(result.samples.series_keys())
+            if result.families and series == 0:
+                report.problems.append("warning: no metric family returned any series")
+                log.warning("collect: prometheus: no metric family returned any series")
+            report.counts = {"queries": result.queries_ok, "families": len(result.families),
+                             "families_absent": len(result.absent), "series": series,
                              "samples": len(result.samples), "events": len(result.events)}
         _run("prometheus", reports, prometheus)
 

@@ -14,6 +14,7 @@ Complex values are JSON in the environment, e.g.::
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from topology.case_files import CaseLimits
+from topology.timeutil import parse_duration
 
 Scope = Literal["read", "write"]
 
@@ -29,6 +31,7 @@ DEFAULT_ALERT_ENTITY_RULES: tuple[str, ...] = (
     "{faultline_entity}",
     "{entity}",
     "pod:{namespace}/{pod}",
+    "llm:{model_name}",
     "llm:{model}",
     "app:{app}",
     "app:{service}",
@@ -86,14 +89,25 @@ class Settings(BaseSettings):
                                                            "another may take it over (renewed while it works)")
     replica_id: str | None = Field(default=None, description="name of this replica in leases (default host:pid)")
     case_dir: Path | None = Field(default=None, description="Embedded default: a case directory (default: the demo case)")
+    store: Literal["memory", "neo4j"] | None = Field(
+        default=None, description="Live topology store; unset = neo4j when a Neo4j URI is set, else the graph file")
     graph_file: Path | None = Field(default=None, description="Live topology: a MemoryStore JSON file kept by collectors")
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
     neo4j_database: str = "neo4j"
+    neo4j_retry_s: float = Field(default=10.0, gt=0, description="how long a failing Neo4j transaction is retried")
     prometheus_url: str | None = None
     collected_dir: Path | None = Field(default=None, description="Changes/events/series saved by `faultline collect`")
-    prometheus_step_s: float = Field(default=30.0, gt=0)
+    prometheus_step_s: float = Field(default=30.0, gt=0, description="step of the window and one lookback before it")
+    prometheus_deadline_s: float = Field(
+        default=20.0, gt=0, description="one deadline for all Prometheus queries of an insight; late ones are "
+                                        "cancelled and listed in the insight's `partial`")
+    prometheus_concurrency: int = Field(default=8, ge=1, le=64, description="Prometheus queries in flight per insight")
+    prometheus_rate_window: str = Field(default="2m", pattern=r"^[0-9]+[smhd]$", description="rate() window")
+    baseline: str = Field(default="24h", description="history read before the lookback (and one more lookback) "
+                                                     "for the detectors' baseline; 0s = none")
+    baseline_step_s: float = Field(default=300.0, gt=0, description="step of that history (coarser than the window)")
     entity_label: str = Field(default="faultline_entity", description="Prometheus label naming the entity of a series")
 
     # -- analysis ---------------------------------------------------------------------------------------------------
@@ -160,6 +174,21 @@ class Settings(BaseSettings):
             raise ValueError(f"lease_s ({self.lease_s:g}) must be at least twice outbox_timeout_s "
                              f"({self.outbox_timeout_s:g}): a note POST must end well inside the lease that covers it")
         return self
+
+    @model_validator(mode="after")
+    def _prometheus_answers_inside_an_insight(self) -> "Settings":
+        if self.prometheus_deadline_s >= self.insight_timeout_s:
+            raise ValueError(f"prometheus_deadline_s ({self.prometheus_deadline_s:g}) must be shorter than "
+                             f"insight_timeout_s ({self.insight_timeout_s:g}): the metrics read is one part of an insight")
+        try:
+            parse_duration(self.baseline)
+        except ValueError as exc:
+            raise ValueError(f"baseline: {exc}") from exc
+        return self
+
+    @property
+    def baseline_delta(self) -> timedelta:
+        return parse_duration(self.baseline)
 
     @property
     def auth_required(self) -> bool:

@@ -73,7 +73,11 @@ class Event(BaseModel):
     entity: str = Field(min_length=3)
     reason: str = Field(min_length=1)
     at: UtcDatetime
+    """When it happened — for a repeating event (a BackOff every few minutes), its first occurrence."""
     message: str = ""
+    last_at: UtcDatetime | None = None
+    """A repeating event's last occurrence (``None``: it happened once). A window that ``[at, last_at]`` reaches into
+    sees the event even when its first occurrence lies before the window."""
 
 
 Direction = Literal["up", "down"]

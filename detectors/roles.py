@@ -12,6 +12,13 @@ role comes, in this order, from
 
 Users add families to the catalogue (or point ``FAULTLINE_METRIC_CATALOGUE`` at their own file of the same format)
 without code.
+
+The same file says how to *read* a family from Prometheus: a family with a ``query`` (PromQL), the ``metric`` name(s)
+it gives and the ``entities`` rules that turn a result's labels into an entity id (``pod:{namespace}/{pod}``,
+``llm:{model_name}``, ``gpu:{Hostname}/{gpu}`` …, or the name of a list in ``entity_rules``). Those are parsed here
+into ``QueryFamily`` records, so one file answers both "what is this series" and "where do I get it"; the Prometheus
+source (``detectors.sources.prometheus``) runs them. An emitted name (``ttft_p95_s``) gets its family's role before any
+pattern is tried.
 """
 
 from __future__ import annotations
@@ -87,17 +94,96 @@ class _Rule:
     info: MetricInfo
 
 
-class Catalogue:
-    """Ordered rules ``pattern -> MetricInfo``; the first full match wins (case-insensitive)."""
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-    def __init__(self, rules: Iterable[_Rule]) -> None:
+
+@dataclass(frozen=True)
+class QueryFamily:
+    """How to read one metric family from Prometheus (a catalogue entry with a ``query``).
+
+    ``query`` is PromQL with ``$sel`` (label matchers narrowing the read to a neighbourhood, with a trailing comma when
+    not empty, so it is written inside braces: ``vllm:num_requests_waiting{$sel}``), ``$by`` (the labels the entity
+    and metric templates use) and ``$window`` (the rate window). ``metrics`` and ``entities`` are templates tried in
+    order, the first whose ``{labels}`` are all present wins. ``names`` matches the raw metric names the query reads.
+    """
+
+    family: str
+    query: str
+    metrics: tuple[str, ...]
+    entities: tuple[str, ...]
+    names: re.Pattern[str]
+    info: MetricInfo
+    warn_when_empty: bool = True
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Labels the templates read, in first-seen order (what ``$by`` stands for); ``__name__`` is never grouped."""
+        seen: dict[str, None] = {}
+        for template in (*self.entities, *self.metrics):
+            for name in _PLACEHOLDER.findall(template):
+                if name != "__name__":
+                    seen.setdefault(name, None)
+        return tuple(seen)
+
+
+def _templates(raw: Any, what: str, where: str, named: Mapping[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+    """A template list from a string or a list of strings; a bare name (no ``:`` nor ``{``) refers to ``named``."""
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items or not all(isinstance(t, str) and t for t in items):
+        raise DetectorError(f"{where}: '{what}' must be a non-empty string or list of strings")
+    out: list[str] = []
+    for item in items:
+        if named is not None and ":" not in item and "{" not in item:
+            if item not in named:
+                raise DetectorError(f"{where}: '{what}' names the rule list {item!r}, which 'entity_rules' lacks "
+                                    f"(it has {sorted(named)})")
+            out.extend(named[item])
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _query_family(raw: Mapping[str, Any], family: str, info: MetricInfo, where: str,
+                  named: Mapping[str, tuple[str, ...]]) -> QueryFamily:
+    query = raw["query"]
+    if not isinstance(query, str) or not query.strip():
+        raise DetectorError(f"{where}: 'query' must be PromQL text")
+    if "metric" not in raw or "entities" not in raw:
+        raise DetectorError(f"{where}: a family with a 'query' needs 'metric' and 'entities'")
+    names = raw.get("names", raw["pattern"])
+    try:
+        names_re = re.compile(str(names), re.IGNORECASE)
+    except re.error as exc:
+        raise DetectorError(f"{where}: 'names' does not compile: {exc}") from exc
+    return QueryFamily(family=family, query=query, metrics=_templates(raw["metric"], "metric", where),
+                       entities=_templates(raw["entities"], "entities", where, named), names=names_re, info=info,
+                       warn_when_empty=bool(raw.get("warn_when_empty", True)))
+
+
+class Catalogue:
+    """Ordered rules ``pattern -> MetricInfo``; the first full match wins (case-insensitive). ``queries`` are the
+    families that can be read from Prometheus; the names they emit are looked up exactly, before any pattern."""
+
+    def __init__(self, rules: Iterable[_Rule], queries: Iterable[QueryFamily] = ()) -> None:
         self.rules = tuple(rules)
+        self.queries = tuple(queries)
+        self._emitted: dict[str, MetricInfo] = {}
+        for query in self.queries:
+            for template in query.metrics:
+                base = _base_name(template)
+                if "{" not in base:
+                    self._emitted.setdefault(base, query.info)
 
     @classmethod
     def from_document(cls, document: Any, source: str) -> "Catalogue":
         if not isinstance(document, dict) or not isinstance(document.get("families"), list):
             raise DetectorError(f"{source}: expected an object with a 'families' list")
+        named_raw = document.get("entity_rules", {})
+        if not isinstance(named_raw, dict):
+            raise DetectorError(f"{source}: 'entity_rules' must map names to lists of entity templates")
+        named = {str(k): _templates(v, f"entity_rules.{k}", source) for k, v in named_raw.items()}
         rules = []
+        queries = []
         for i, raw in enumerate(document["families"]):
             if not isinstance(raw, dict) or not isinstance(raw.get("pattern"), str):
                 raise DetectorError(f"{source}: families[{i}] needs a 'pattern' string")
@@ -106,8 +192,11 @@ class Catalogue:
             except re.error as exc:
                 raise DetectorError(f"{source}: families[{i}] pattern does not compile: {exc}") from exc
             family = str(raw.get("family", raw["pattern"]))
-            rules.append(_Rule(family, pattern, metric_info(raw, f"catalogue: {family}")))
-        return cls(rules)
+            info = metric_info(raw, f"catalogue: {family}")
+            rules.append(_Rule(family, pattern, info))
+            if "query" in raw:
+                queries.append(_query_family(raw, family, info, f"{source}: families[{i}] ({family})", named))
+        return cls(rules, queries)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Catalogue":
@@ -120,6 +209,9 @@ class Catalogue:
 
     def lookup(self, metric: str) -> MetricInfo:
         name = _base_name(metric)
+        emitted = self._emitted.get(name)
+        if emitted is not None:
+            return emitted
         for rule in self.rules:
             if rule.pattern.fullmatch(name):
                 return rule.info

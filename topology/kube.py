@@ -45,6 +45,8 @@ class KubeContainer(_Frozen):
     waiting_reason: str | None = None
     waiting_message: str | None = None
     terminated_reason: str | None = None
+    terminated_at: datetime | None = None
+    """When the current state ``terminated`` began (an evicted pod's containers end there)."""
     last_terminated_reason: str | None = None
     last_terminated_at: datetime | None = None
     last_exit_code: int | None = None
@@ -71,6 +73,10 @@ class KubePod(_Frozen):
     start_time: datetime | None = None
     deleted_at: datetime | None = None
     containers: tuple[KubeContainer, ...] = ()
+    disrupted_at: datetime | None = None
+    """``DisruptionTarget`` condition's transition (Kubernetes >= 1.26 sets it when it evicts or preempts the pod)."""
+    not_ready_at: datetime | None = None
+    """When the ``Ready`` condition last turned false, if it is false."""
 
     @property
     def id(self) -> str:
@@ -242,19 +248,26 @@ def _pod(item: Any) -> KubePod:
             waiting_reason=state.waiting.reason if state and state.waiting else None,
             waiting_message=state.waiting.message if state and state.waiting else None,
             terminated_reason=state.terminated.reason if state and state.terminated else None,
+            terminated_at=state.terminated.finished_at if state and state.terminated else None,
             last_terminated_reason=last.reason if last else None,
             last_terminated_at=last.finished_at if last else None,
             last_exit_code=last.exit_code if last else None,
             gpu_request=gpu.get(c.name, 0),
         ))
     owner_kind, owner_name = _owner(meta)
+    disrupted = not_ready = None
+    for condition in (status.conditions or ()) if status else ():
+        if condition.type == "DisruptionTarget" and condition.status == "True":
+            disrupted = condition.last_transition_time
+        elif condition.type == "Ready" and condition.status != "True":
+            not_ready = condition.last_transition_time
     return KubePod(
         namespace=meta.namespace, name=meta.name, uid=meta.uid or "", node=spec.node_name,
         phase=status.phase if status else None, reason=status.reason if status else None,
         labels=dict(meta.labels or {}), annotations=dict(meta.annotations or {}),
         owner_kind=owner_kind, owner_name=owner_name, created_at=meta.creation_timestamp,
         start_time=status.start_time if status else None, deleted_at=meta.deletion_timestamp,
-        containers=tuple(containers),
+        containers=tuple(containers), disrupted_at=disrupted, not_ready_at=not_ready,
     )
 
 
@@ -311,12 +324,14 @@ def _deployment(item: Any) -> KubeDeployment:
 
 def _event(item: Any) -> KubeEvent:
     meta, involved = item.metadata, item.involved_object
+    series = getattr(item, "series", None)  # events.k8s.io-style repetition: count and last time live here
     first = item.first_timestamp or item.event_time or meta.creation_timestamp
-    last = item.last_timestamp or item.event_time or first
+    last = item.last_timestamp or (series.last_observed_time if series else None) or item.event_time or first
+    count = int(item.count or (series.count if series and series.count else 0) or 1)
     return KubeEvent(
         namespace=meta.namespace or "", involved_kind=involved.kind or "", involved_name=involved.name or "",
         reason=item.reason or "", message=item.message or "", type=item.type or "Normal",
-        count=int(item.count or 1), first_at=first, last_at=last,
+        count=count, first_at=first, last_at=max(last, first) if first and last else last,
     )
 
 

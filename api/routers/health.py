@@ -26,6 +26,9 @@ async def healthz(services: ServicesDep) -> JSONResponse:
         body["status"] = "degraded"
         body["detail"] = services.backend_error or "analysis data source still loading"
     body["queued"] = services.runner.queued
+    metrics_check = services.metrics_health()
+    if metrics_check is not None:  # families whose metrics exist but give nothing faultline can name
+        body["metrics"] = metrics_check
     return JSONResponse(body)
 
 

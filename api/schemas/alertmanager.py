@@ -54,5 +54,7 @@ class AlertmanagerResult(BaseModel):
     status: Literal["firing", "resolved"]
     created: bool = Field(description="a new incident was opened (false: the group's open incident was updated)")
     insight_id: str | None = Field(description="insight started for this group, or the one already running/done")
+    insight_ids: list[str] = Field(default=[], description="every insight this delivery started: one per symptom "
+                                                           "entity its alerts name that had none yet")
     symptom: str | None
     message: str

@@ -1,27 +1,27 @@
 """One insight, start to finish, as a plain (blocking) function the runner calls in a worker thread.
 
-It reads the symptom's neighbourhood from the backend, runs the pipeline (``rca.analyze_incident``), narrates, and
-adds what the console needs to draw the result: the subgraph itself, a score per entity for colouring, and the evidence
-series for sparklines. ``on_stage`` reports progress so the console can show which step is running.
+It runs the one insight builder (``api.insight.analyse``: neighbourhood read once, window read, pipeline, narrative)
+on the backend's graph and window, and adds what the console needs to draw the result: the subgraph itself, a score
+per entity for colouring, and the evidence series for sparklines (the window and one lookback before it; the day of
+history the detectors read would squash the window to a few pixels). ``on_stage`` reports progress so the console can show which step is running.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from correlators.models import Incident
-from detectors.models import SeriesKey
+from detectors.models import SeriesFrame, SeriesKey
 from narrator.template import narrate_template
-from rca.pipeline import AnalysisConfig, analyze_incident
+from rca.pipeline import AnalysisConfig
 from topology.models import Subgraph
 from topology.timeutil import iso, parse_duration
 
-from ..insight import Insight
+from ..insight import analyse
 from ..storage.records import InsightRequest
 from .backend import AnalysisBackend
 
@@ -42,6 +42,11 @@ def _topology_json(down: Subgraph, up: Subgraph) -> dict[str, Any]:
             for r in relations.values()
         ],
     }
+
+
+def _since(series: SeriesFrame, t0: float) -> SeriesFrame:
+    first = int(np.searchsorted(series.times, t0, side="left"))
+    return series if first == 0 else SeriesFrame(series.keys, series.times[first:], series.values[:, first:])
 
 
 def _finite(value: float) -> float | None:
@@ -97,33 +102,21 @@ def run_insight(
     narrate: Callable[..., Any] = narrate_template,
     on_stage: StageCallback = lambda stage: None,
 ) -> dict[str, Any]:
-    """Analyse ``request`` against ``backend``; returns the insight document (JSON-ready)."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    """Analyse ``request`` against ``backend`` with the one insight builder; returns the insight document.
+
+    The console's topology is the very subgraph the analysis ranked on (read once), its sparklines the very series.
+    """
     incident = Incident(symptom=request.symptom, metric=request.metric, at=request.at,
                         lookback=parse_duration(request.lookback), title=request.title)
-    on_stage("reading topology")
-    store = backend.graph()
-    down = store.subgraph(incident.symptom, hops=hops, at=incident.at, since=incident.start, direction="down")
-    up = store.subgraph(incident.symptom, hops=1, at=incident.at, since=incident.start, direction="up")
-    on_stage("reading metrics")
-    members = down.entity_ids() | up.entity_ids()
-    data = backend.window(members, incident.start, incident.at)
-    timings["read"] = round((time.perf_counter() - started) * 1000, 3)
-    on_stage("detecting anomalies and ranking causes")
-    analysis = analyze_incident(store, data.series, incident, data.changes, data.events, AnalysisConfig(hops=hops))
-    on_stage("writing the narrative")
-    t0 = time.perf_counter()
-    narrative = narrate(analysis)
-    all_timings = {**timings, **analysis.timings_ms, "narrate": round((time.perf_counter() - t0) * 1000, 3)}
-    all_timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-    insight = Insight(analysis=analysis, narrative=narrative, timings_ms=all_timings)
-    public = insight.to_public()
-    public["topology"] = _topology_json(down, up)
+    run = analyse(backend.graph(), incident, backend.window, config=AnalysisConfig(hops=hops), narrate=narrate,
+                  on_stage=on_stage)
+    public = run.insight.to_public()
+    public["topology"] = _topology_json(run.down, run.up)
     public["entity_scores"] = _entity_scores(public)
-    public["sparklines"] = _sparklines(public, data.series, incident.symptom, incident.metric)
+    shown = _since(run.data.series, (incident.start - incident.lookback).timestamp())
+    public["sparklines"] = _sparklines(public, shown, incident.symptom, incident.metric)
     public["backend"] = backend.name
-    public["partial"] = list(data.partial)
+    public["partial"] = list(run.data.partial)
     return public
 
 

@@ -1,57 +1,57 @@
 """Where an insight's data comes from: a case directory (the embedded default) or the live stores from settings.
 
 Both answer the same three questions — *which entities exist*, *what did the graph look like*, *which series, changes
-and events fall into the window* — so the runner does not care which one it talks to. The live backend reads the
-configured topology store (Neo4j, or the MemoryStore file ``faultline collect`` keeps), series from Prometheus when a
-URL is set, and the changes/events (and, without Prometheus, the series) that ``faultline collect`` saved; changes are
-also derived from the graph's relation history by the pipeline itself.
+and events fall into the window* — so the one insight builder (``api.insight.analyse``) does not care which one it
+talks to. ``store_from_settings`` is the one way from settings to a topology store (``FAULTLINE_STORE``, Neo4j with
+its retry budget, or the MemoryStore file ``faultline collect`` keeps), for the server and for ``faultline collect``.
+
+The live backend reads, per insight, the symptom's neighbourhood from Prometheus **with its history**: the window and
+one lookback before it at ``prometheus_step_s``, and ``baseline`` (24 h) before that at ``baseline_step_s`` — what a
+case directory holds, so the detectors get a real baseline. Everything Prometheus could not answer in time is listed
+in ``partial``. The changes and events (and series Prometheus does not have) come from what ``faultline collect``
+saved, read once and reused until the files change.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import pandas as pd
 
-from correlators.case_files import load_case
+from correlators.case_files import load_case, parse_changes, parse_meta
 from correlators.models import Case, Change, Incident
+from detectors.case_files import load_events, load_metrics
 from detectors.exceptions import MetricSourceError
 from detectors.models import Event, SeriesFrame
+from detectors.roles import MetricInfo
 from detectors.sources.samples import Samples
-from topology.case_files import DEFAULT_LIMITS, CaseLimits
-from topology.exceptions import UnknownEntityError
+from topology.case_files import DEFAULT_LIMITS, CaseLimits, case_file, read_json
+from topology.config import StoreSettings, open_store
+from topology.exceptions import CaseFormatError, UnknownEntityError
 from topology.memory_store import MemoryStore
+from topology.problems import SourceProblem
 from topology.store import GraphStore
 
+from ..insight import WindowData, case_window
 from ..settings import Settings
 
 if TYPE_CHECKING:
-    from detectors.sources import PrometheusSource
-
-    from ..collect import CollectedState
+    from detectors.sources import PrometheusResult, PrometheusSource
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class WindowData:
-    """Series, changes and events of one analysis window."""
-
-    series: SeriesFrame
-    changes: tuple[Change, ...] = ()
-    events: tuple[Event, ...] = ()
-    partial: tuple[str, ...] = ()
-    """What could not be read (e.g. Prometheus unreachable): the insight still runs on the rest and says so."""
+__all__ = ["AnalysisBackend", "CaseBackend", "LiveBackend", "WindowData", "backend_from_settings",
+           "store_from_settings"]
 
 
 class AnalysisBackend(Protocol):
@@ -100,75 +100,146 @@ class CaseBackend:
         return self.case.incident.at
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
-        return WindowData(
-            series=self.case.series.for_entities(entities).until(end),
-            changes=tuple(c for c in self.case.changes if c.at <= end),
-            events=tuple(e for e in self.case.events if e.at <= end),
-        )
+        return case_window(self.case, entities, start, end)
 
 
-class CollectedCache:
-    """What ``faultline collect`` saved, parsed once and kept until one of its files changes.
+# -- what `faultline collect` saved ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CollectedState:
+    """The collected directory as one insight reads it; ``problems`` say which file could not be read and why."""
 
-    Why: every insight of the live server reads the collected directory, and parsing its ``metrics.csv`` costs far
-    more than an analysis; the files change only when a collection round rewrites them (always by replacing the file,
-    so its inode, size or modification time moves). The key is each file's (mtime_ns, size, inode): an unchanged
-    directory is never read twice, a rewritten one is read again on the next insight.
+    samples: Samples = field(default_factory=Samples.empty)
+    events: tuple[Event, ...] = ()
+    changes: tuple[Change, ...] = ()
+    metrics_meta: Mapping[str, MetricInfo] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+def _frame_samples(frame: SeriesFrame) -> Samples:
+    """The finite cells of a frame as long-format samples (to be merged with Prometheus's on its grid)."""
+    rows, cols = np.nonzero(np.isfinite(frame.values))
+    if rows.size == 0:
+        return Samples.empty()
+    entities = np.array([k.entity for k in frame.keys], dtype=object)
+    metrics = np.array([k.metric for k in frame.keys], dtype=object)
+    return Samples(frame.times[cols].astype(float), entities[rows], metrics[rows], frame.values[rows, cols])
+
+
+class CollectedFiles:
+    """``metrics.csv``, ``events.json``, ``changes.json`` and ``metrics_meta.json`` of a collected directory, parsed
+    with the case format's limits once and reused until a file's size or modification time changes.
+
+    Why cached: a collected ``metrics.csv`` holds a day of series; parsing it per insight (twice, as the server used
+    to) costs more than the analysis. Why bounded: the collector writes it, but the server must not trust its size.
     """
 
-    FILES = ("metrics.csv", "events.json", "changes.json")
+    FILES = ("metrics.csv", "events.json", "changes.json", "metrics_meta.json")
 
-    def __init__(self, directory: Path, step_s: float | None, *, with_samples: bool) -> None:
-        self.directory = directory
-        self._step_s = step_s
-        self._with_samples = with_samples
+    def __init__(self, directory: Path, limits: CaseLimits = DEFAULT_LIMITS) -> None:
+        self.directory = Path(directory)
+        self.limits = limits
         self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._state: "CollectedState | None" = None
-        self._samples: Samples | None = None
+        self._stamp: tuple[object, ...] | None = None
+        self._state = CollectedState()
         self.reads = 0
-        """How many times the files were parsed (tests check that unchanged files are not read again)."""
+        """How many times the files were parsed (tests check the cache holds)."""
 
-    def _stamp(self) -> tuple:
-        stamp = []
+    def _stamps(self) -> tuple[object, ...]:
+        out: list[object] = []
         for name in self.FILES:
             try:
-                info = os.stat(self.directory / name)
-                stamp.append((name, info.st_mtime_ns, info.st_size, info.st_ino))
+                st = (self.directory / name).stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))  # a file replaced within the same second too
             except OSError:
-                stamp.append((name, None))
-        return tuple(stamp)
+                out.append(None)
+        return tuple(out)
 
-    def get(self) -> tuple["CollectedState", Samples | None]:
-        """The parsed state (series on the grid, events, changes) and, when asked for, the raw samples."""
-        from ..collect import load_collected, load_collected_samples
-
+    def state(self) -> CollectedState:
+        stamp = self._stamps()
         with self._lock:
-            key = self._stamp()  # taken before reading: a file replaced meanwhile is read again next time
-            if key != self._key or self._state is None:
-                self._state = load_collected(self.directory, step_s=self._step_s)
-                self._samples = load_collected_samples(self.directory) if self._with_samples else None
-                self._key = key
+            if stamp != self._stamp:
+                self._state = self._load()
+                self._stamp = stamp
                 self.reads += 1
-            return self._state, self._samples
+            return self._state
+
+    def _load(self) -> CollectedState:
+        problems: list[str] = []
+        samples, events, changes, meta = Samples.empty(), (), (), {}
+        d, limits = self.directory, self.limits
+        try:
+            if (d / "metrics.csv").is_file():
+                samples = _frame_samples(load_metrics(d, limits))
+        except CaseFormatError as exc:
+            problems.append(f"collected series: {exc}")
+        try:
+            events = tuple(load_events(d, limits))
+        except CaseFormatError as exc:
+            problems.append(f"collected events: {exc}")
+        try:
+            path = case_file(d, "changes.json", required=False, max_bytes=limits.max_json_bytes)
+            changes = tuple(parse_changes(read_json(path, limits), str(path))) if path else ()
+        except CaseFormatError as exc:
+            problems.append(f"collected changes: {exc}")
+        try:
+            path = case_file(d, "metrics_meta.json", required=False, max_bytes=limits.max_json_bytes)
+            meta = parse_meta(read_json(path, limits), str(path)) if path else {}
+        except CaseFormatError as exc:
+            problems.append(f"collected metrics_meta: {exc}")
+        for problem in problems:
+            log.warning("%s", problem)
+        return CollectedState(samples, events, changes, meta, tuple(problems))
+
+
+def window_events(events: Sequence[Event], since: datetime, start: datetime, end: datetime) -> tuple[Event, ...]:
+    """Events an analysis of ``[start, end]`` may see: nothing after ``end`` (the alert) nor older than ``since``
+    (the history read); a recurring event whose ``last_at`` reaches into the window although it began before
+    ``start`` is kept, at ``start`` (its first occurrence inside the window)."""
+    out: list[Event] = []
+    for event in events:
+        if event.at > end:
+            continue
+        last = getattr(event, "last_at", None) or event.at
+        if last < since:
+            continue
+        if event.at < start <= last:
+            event = event.model_copy(update={"at": start})
+        out.append(event)
+    return tuple(out)
+
+
+def _problems_text(problems: Sequence[SourceProblem], limit: int = 5) -> str:
+    shown = "; ".join(f"{p.where}: {p.reason}" for p in problems[:limit])
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return shown + more
 
 
 class LiveBackend:
     """The configured topology store, plus series from Prometheus (live) and/or a ``faultline collect`` directory.
 
-    Prometheus is asked per insight for the window ``[at - lookback, at]``; the collected directory supplies the
-    changes and events the collectors saved (and series; with Prometheus configured, the collected series Prometheus does not have are kept beside its own).
+    Prometheus is asked per insight for the neighbourhood's series over ``[at - lookback - recent - history, at]``
+    (``recent`` defaults to the lookback); the collected directory supplies the changes and events the collectors
+    saved, and the series Prometheus does not have (Prometheus wins where both have one).
     """
 
     def __init__(self, store: GraphStore, *, prometheus: "PrometheusSource | None" = None,
-                 collected_dir: Path | None = None, step_s: float | None = None, name: str = "live") -> None:
+                 collected_dir: Path | None = None, step_s: float | None = None, name: str = "live",
+                 history: timedelta = timedelta(hours=24), history_step_s: float = 300.0,
+                 recent: timedelta | None = None, limits: CaseLimits = DEFAULT_LIMITS) -> None:
         self.name = name
         self._store = store
         self._prometheus = prometheus
-        self._collected_dir = collected_dir
+        self._collected = CollectedFiles(collected_dir, limits) if collected_dir is not None else None
         self._step_s = step_s
-        self._collected = (None if collected_dir is None else
-                           CollectedCache(collected_dir, step_s, with_samples=prometheus is not None))
+        self.history = history
+        self.history_step_s = history_step_s
+        self.recent = recent
+        self.last_read: "PrometheusResult | None" = None
+        """The latest Prometheus read (``/healthz`` reports its absent and empty families)."""
+
+    @property
+    def prometheus(self) -> "PrometheusSource | None":
+        return self._prometheus
 
     def graph(self) -> GraphStore:
         return self._store
@@ -186,43 +257,63 @@ class LiveBackend:
     def default_time(self) -> datetime:
         return datetime.now(timezone.utc)
 
+    def collected(self) -> CollectedState | None:
+        if self._collected is None or not self._collected.directory.exists():
+            return None
+        return self._collected.state()
+
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
-        series = SeriesFrame.empty()
-        changes: tuple[Change, ...] = ()
-        events: tuple[Event, ...] = ()
-        collected = self._collected_dir is not None and self._collected_dir.exists()
-        saved: Samples | None = None
-        if collected:
-            assert self._collected is not None
-            state, saved = self._collected.get()
-            series = state.series.for_entities(entities).until(end)
-            changes = tuple(c for c in state.changes if start - (end - start) <= c.at <= end)
-            events = tuple(e for e in state.events if e.entity in entities and start <= e.at <= end)
+        recent = self.recent if self.recent is not None else end - start
+        since = start - recent - self.history
+        partial: list[str] = []
+        saved = self.collected()
+        parts: list[Samples] = []
+        events: list[Event] = []
+        if saved is not None:
+            partial += saved.problems
+            events += saved.events
+        prometheus_keys: set[tuple[str, str]] = set()
         if self._prometheus is not None:
             try:
-                result = self._prometheus.read(start, end)
+                result = self._prometheus.read(start, end, entities=entities, history_s=self.history.total_seconds(),
+                                               history_step_s=self.history_step_s, recent_s=recent.total_seconds())
             except MetricSourceError as exc:
                 # Degrade, do not fail: topology, changes and events (and collected series) still point somewhere,
                 # and an on-call engineer is better served by a partial answer that says it is partial.
                 log.warning("metrics unavailable for an insight: %s", exc)
-                return WindowData(series=series, changes=changes, events=events, partial=(
-                    f"metrics: {exc}; ranked on topology, changes and events"
-                    + (" and the collected series" if collected else "") + " only",))
-            samples = result.samples
-            if collected and saved is not None:
-                # Series only the collectors know (trace-derived latency/TTFT, restart counts) are kept beside
-                # Prometheus's; where both have a series, Prometheus wins.
-                known = samples.series_keys()
-                extra = np.array([(e, m) not in known for e, m in zip(saved.entities, saved.metrics)], dtype=bool)
-                window = (saved.times >= start.timestamp()) & (saved.times <= end.timestamp())
-                keep = extra & window
-                samples = Samples.concat([samples, Samples(saved.times[keep], saved.entities[keep],
-                                                           saved.metrics[keep], saved.values[keep])])
-            series = samples.to_frame(self._step_s).for_entities(entities)
-            events = events + tuple(e for e in result.events if e.entity in entities)
-        return WindowData(series=series, changes=changes, events=events)
+                partial.append(f"metrics: {exc}; ranked on topology, changes and events"
+                               + (" and the collected series" if saved is not None else "") + " only")
+            else:
+                self.last_read = result
+                parts.append(result.samples)
+                prometheus_keys = set(result.keys)
+                events += result.events
+                late = [p for p in result.problems if "deadline" in p.reason]
+                failed = [p for p in result.problems if "deadline" not in p.reason and "no entity rule" not in p.reason
+                          and "both name" not in p.reason]
+                if late:
+                    partial.append(f"metrics: {len(late)} Prometheus queries did not answer within the "
+                                   f"{self._prometheus.config.deadline_s:g} s deadline and were cancelled "
+                                   f"({_problems_text(late)}); ranked on what arrived")
+                if failed:
+                    partial.append(f"metrics: {len(failed)} Prometheus queries failed ({_problems_text(failed)})")
+        if saved is not None and len(saved.samples):
+            s = saved.samples
+            keep = (s.times >= since.timestamp()) & (s.times <= end.timestamp())
+            keep &= np.isin(s.entities, np.array(sorted(entities), dtype=object))
+            s = Samples(s.times[keep], s.entities[keep], s.metrics[keep], s.values[keep])
+            if prometheus_keys and len(s):  # where both have a series, Prometheus wins
+                both = pd.MultiIndex.from_arrays([s.entities, s.metrics]).isin(list(prometheus_keys))
+                s = Samples(s.times[~both], s.entities[~both], s.metrics[~both], s.values[~both])
+            parts.append(s)
+        samples = Samples.concat(parts)
+        series = samples.to_frame(self._step_s if self._prometheus is not None else None).for_entities(entities)
+        changes = tuple(c for c in (saved.changes if saved else ()) if since <= c.at <= end)
+        return WindowData(series=series.until(end), changes=changes, events=window_events(events, since, start, end),
+                          partial=tuple(partial), metrics_meta=saved.metrics_meta if saved else {})
 
 
+# -- from settings ------------------------------------------------------------------------------------------------
 def _demo_case_dir() -> Path:
     """Build the bundled demo case once per process into a temporary directory."""
     from ..demo import build_demo_case  # the lead's demo world; imported lazily (it needs GitPython)
@@ -232,15 +323,27 @@ def _demo_case_dir() -> Path:
     return build_demo_case(root).case_dir
 
 
-def _live_store(settings: Settings) -> GraphStore | None:
-    if settings.neo4j_uri:
-        from topology.neo4j_store import Neo4jStore
+def store_settings(settings: Settings) -> StoreSettings:
+    """The topology part of the server's settings, as ``topology.config`` (and ``faultline topology``) reads it."""
+    return StoreSettings(store=settings.store, graph_file=settings.graph_file, neo4j_uri=settings.neo4j_uri,
+                         neo4j_user=settings.neo4j_user, neo4j_password=settings.neo4j_password,
+                         neo4j_database=settings.neo4j_database, neo4j_retry_s=settings.neo4j_retry_s)
 
-        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
-        return Neo4jStore(settings.neo4j_uri, settings.neo4j_user, password, database=settings.neo4j_database)
-    if settings.graph_file:
-        return MemoryStore(settings.graph_file)
-    return None
+
+def store_from_settings(settings: Settings) -> GraphStore | None:
+    """The live topology store the settings name, or ``None`` when they name none (then a case is analysed).
+
+    ``FAULTLINE_STORE=neo4j`` (or a Neo4j URI) opens Neo4j with ``FAULTLINE_NEO4J_RETRY_S``; ``FAULTLINE_GRAPH_FILE``
+    (or ``FAULTLINE_STORE=memory`` with it) the collector's MemoryStore file. The one function the server and
+    ``faultline collect`` share.
+    """
+    chosen = store_settings(settings)
+    if chosen.backend == "memory" and chosen.graph_file is None:
+        return None
+    return open_store(chosen)
+
+
+_live_store = store_from_settings  # the name `faultline collect` imports
 
 
 def _prometheus(settings: Settings) -> "PrometheusSource | None":
@@ -248,7 +351,9 @@ def _prometheus(settings: Settings) -> "PrometheusSource | None":
         return None
     from detectors.sources import PrometheusConfig, PrometheusSource
 
-    config = PrometheusConfig(step_s=settings.prometheus_step_s, entity_label=settings.entity_label)
+    config = PrometheusConfig(step_s=settings.prometheus_step_s, entity_label=settings.entity_label,
+                              deadline_s=settings.prometheus_deadline_s,
+                              concurrency=settings.prometheus_concurrency, rate_window=settings.prometheus_rate_window)
     return PrometheusSource(settings.prometheus_url, config=config)
 
 
@@ -257,32 +362,14 @@ BackendFactory = Callable[[Settings], AnalysisBackend]
 
 def backend_from_settings(settings: Settings) -> AnalysisBackend:
     """Live stores when configured, else ``case_dir``, else the bundled demo case (so the magic wand always works)."""
-    store = _live_store(settings)
+    store = store_from_settings(settings)
     if store is not None:
+        backend_name = store_settings(settings).backend
         return LiveBackend(store, prometheus=_prometheus(settings), collected_dir=settings.collected_dir,
                            step_s=settings.prometheus_step_s if settings.prometheus_url else None,
-                           name="live:" + ("neo4j" if settings.neo4j_uri else "graph-file"))
+                           history=settings.baseline_delta, history_step_s=settings.baseline_step_s,
+                           limits=settings.case_limits(),
+                           name="live:" + ("neo4j" if backend_name == "neo4j" else "graph-file"))
     if settings.case_dir is not None:
         return CaseBackend.from_dir(settings.case_dir, settings.case_limits())
     return CaseBackend.from_dir(_demo_case_dir(), settings.case_limits())
-
-
-class LazyBackend:
-    """Builds the real backend on first use, off the event loop, so the server answers /healthz while loading."""
-
-    def __init__(self, factory: Callable[[], AnalysisBackend]) -> None:
-        self._factory = factory
-        self._backend: AnalysisBackend | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> AnalysisBackend:
-        if self._backend is None:
-            with self._lock:
-                if self._backend is None:
-                    self._backend = self._factory()
-                    log.info("analysis backend ready: %s", self._backend.name)
-        return self._backend
-
-
-def lookback_window(at: datetime, lookback: timedelta) -> tuple[datetime, datetime]:
-    return at - lookback, at

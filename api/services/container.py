@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 BackendFactory = Callable[[Settings], AnalysisBackend]
 BACKEND_RETRY_S = 5.0
+METRICS_CHECK_S = 300.0
+"""How often ``/healthz`` re-checks that the metric families give series faultline can name."""
 
 
 @dataclass
@@ -52,6 +54,44 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     _backend_lock: threading.Lock = field(default_factory=threading.Lock)
     _backend_tried_at: float = 0.0
+    _metrics_lock: threading.Lock = field(default_factory=threading.Lock)
+    _metrics_check: tuple[float, dict[str, Any]] | None = None
+    _metrics_checking: bool = False
+
+    def metrics_health(self) -> dict[str, Any] | None:
+        """What the last check of the Prometheus families found (``None`` without Prometheus); a stale check is
+        redone in the background, so ``/healthz`` never waits on Prometheus."""
+        source = getattr(self.backend, "prometheus", None)
+        if source is None:
+            return None
+        with self._metrics_lock:
+            stale = self._metrics_check is None or time.monotonic() - self._metrics_check[0] > METRICS_CHECK_S
+            if stale and not self._metrics_checking:
+                self._metrics_checking = True
+                threading.Thread(target=self._check_metrics, args=(source,), name="metrics-check",
+                                 daemon=True).start()
+            return dict(self._metrics_check[1]) if self._metrics_check else {"state": "checking", "warnings": []}
+
+    def _check_metrics(self, source: Any) -> None:
+        from datetime import datetime, timezone
+
+        from detectors.exceptions import MetricSourceError
+
+        try:
+            check = source.check_families()
+            doc: dict[str, Any] = {
+                "state": "checked", "families_with_series": sum(1 for c in check.counts.values() if c),
+                "families_absent": len(check.absent), "warnings": check.warnings()}
+        except MetricSourceError as exc:
+            doc = {"state": "unavailable", "warnings": [f"prometheus: {exc}"]}
+        except Exception as exc:  # noqa: BLE001 - a health check must not take the server down
+            doc = {"state": "failed", "warnings": [f"metrics check: {type(exc).__name__}: {exc}"]}
+        doc["checked_at"] = datetime.now(timezone.utc).isoformat()
+        for warning in doc["warnings"]:
+            log.warning("metrics: %s", warning)
+        with self._metrics_lock:
+            self._metrics_check = (time.monotonic(), doc)
+            self._metrics_checking = False
 
     def load_backend(self) -> AnalysisBackend | None:
         """Build the data source; on failure remember why (``/healthz`` shows it) and let a later call retry."""
@@ -167,6 +207,7 @@ async def start_services(services: Services, backend_factory: BackendFactory = b
     await asyncio.to_thread(services.load_backend)
     if services.backend is not None:
         await asyncio.to_thread(seed_default_incident, services)
+        services.metrics_health()  # start checking the metric families now, not at the first /healthz
     if not services.db.shared:  # one process per SQLite file: whoever held its outbox leases is gone
         await asyncio.to_thread(services.outbox.release_leases)
     await services.runner.start()

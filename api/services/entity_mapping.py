@@ -1,7 +1,9 @@
 """From an alert's labels or a PagerDuty incident to the symptom entity the analysis starts from.
 
 Alert rules are label templates tried in order (settings ``alert_entity_rules``): ``"pod:{namespace}/{pod}"`` applies
-when the alert has both labels, and it wins only if the entity it names exists in the topology. PagerDuty incidents
+when the alert has both labels, and it wins only if the entity it names exists in the topology. ``map_alert_group`` maps
+every alert of an Alertmanager group (each alert's own labels, the group's common labels as a fallback) and keeps, per
+alert that maps to nothing, the reason. PagerDuty incidents
 map through ``pagerduty_service_map``: the service id, then the service name, then a key contained in the title;
 as a last resort an entity id written in the title (``… on app:chat``).
 """
@@ -48,6 +50,40 @@ def resolve_alert(labels: Mapping[str, str], rules: Sequence[str], exists: Exist
         if exists(candidate):
             return Resolution(candidate, tuple(tried))
     return Resolution(None, tuple(tried))
+
+
+@dataclass(frozen=True)
+class AlertGroupMapping:
+    """Which alerts of a group name which entity (in the order the entities first appear), and which name none."""
+
+    symptoms: dict[str, list[int]]
+    unmapped: list[tuple[int, str]]
+
+    @property
+    def explanation(self) -> str:
+        """One line for the incident and the log: what was mapped, what was not and why."""
+        parts = [f"{len(v)} alert(s) -> {k}" for k, v in self.symptoms.items()]
+        parts += [f"alert {i} not mapped: {why}" for i, why in self.unmapped]
+        return "; ".join(parts) or "no alerts"
+
+
+def map_alert_group(alerts: Sequence[Mapping[str, str]], common: Mapping[str, str], rules: Sequence[str],
+                    exists: Exists) -> AlertGroupMapping:
+    """Map every alert (its labels over the group's ``common`` labels) to a symptom entity."""
+    symptoms: dict[str, list[int]] = {}
+    unmapped: list[tuple[int, str]] = []
+    known: dict[tuple[tuple[str, str], ...], Resolution] = {}
+    for index, labels in enumerate(alerts):
+        merged = {**common, **labels}
+        key = tuple(sorted(merged.items()))
+        if key not in known:  # a group of a thousand alerts on ten pods asks the topology ten times, not a thousand
+            known[key] = resolve_alert(merged, rules, exists)
+        resolution = known[key]
+        if resolution.entity is None:
+            unmapped.append((index, resolution.explanation))
+        else:
+            symptoms.setdefault(resolution.entity, []).append(index)
+    return AlertGroupMapping(symptoms, unmapped)
 
 
 def resolve_pagerduty(

@@ -7,6 +7,7 @@ leaves either all of it or none of it, and a re-delivery after a crash is proces
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,9 @@ from ..schemas.pagerduty import PagerDutyIncident, PagerDutyWebhook
 from ..storage import IncidentRecord, InsightRecord, InsightRequest
 from .backend import AnalysisBackend
 from .container import Services
-from .entity_mapping import resolve_alert, resolve_pagerduty
+from .entity_mapping import map_alert_group, resolve_alert, resolve_pagerduty
+
+log = logging.getLogger(__name__)
 
 
 def _lookback(services: Services, value: str | None) -> str:
@@ -90,6 +93,8 @@ class AlertOutcome:
     insight: InsightRecord | None
     new_insight: bool
     message: str
+    insights: tuple[InsightRecord, ...] = ()
+    """Every insight this delivery started (one per new symptom entity); ``insight`` is the first of them."""
 
 
 def _alert_title(payload: AlertmanagerWebhook) -> str:
@@ -111,25 +116,40 @@ def _alerts_detail(payload: AlertmanagerWebhook, previous: dict[str, Any]) -> di
 
 
 def take_alertmanager(services: Services, payload: AlertmanagerWebhook) -> AlertOutcome:
-    """A firing group opens (or updates) its incident and starts one insight; a resolved group closes it."""
+    """A firing group opens (or updates) its incident and starts one insight per symptom entity its alerts name; a
+    resolved group closes it.
+
+    Every alert of the group is mapped (``map_alert_group``). Alerts naming the same entity share one insight; alerts
+    naming different entities (a latency alert on ``app:chat`` and a TTFT alert on ``llm:deepseek-r1``) get one insight
+    each, all attached to the group's incident — the ranker analyses one symptom at a time. A later delivery of the
+    same group starts insights only for entities it had not analysed yet. Alerts that map to nothing are recorded on
+    the incident (``details.unmapped``, with the reason) and logged.
+    """
     backend = services.require_backend()
     firing = [a for a in payload.alerts if a.status == "firing"]
-    labels_tried = [payload.commonLabels] + [a.labels for a in firing or payload.alerts]
-    symptom, explanation = None, "no labels"
-    for labels in labels_tried:
-        if not labels:
-            continue
-        resolution = resolve_alert(labels, services.settings.alert_entity_rules, backend.has_entity)
-        explanation = resolution.explanation
-        if resolution.entity:
-            symptom = resolution.entity
-            break
-    starts = [a.startsAt for a in (firing or payload.alerts)]
+    considered = firing or payload.alerts
+    settings = services.settings
+    if considered:
+        mapping = map_alert_group([a.labels for a in considered], payload.commonLabels, settings.alert_entity_rules,
+                                  backend.has_entity)
+    else:  # a group with no alerts listed: its common labels are all there is
+        mapping = map_alert_group([payload.commonLabels], {}, settings.alert_entity_rules, backend.has_entity)
+    symptom = next(iter(mapping.symptoms), None)
+    for index, why in mapping.unmapped:
+        labels = considered[index].labels if considered else payload.commonLabels
+        log.warning("alertmanager group %s: alert %s maps to no entity: %s", payload.groupKey,
+                    labels.get("alertname") or index, why)
+    starts = [a.startsAt for a in considered]
     at: datetime = min(starts) if starts else backend.default_time()
-    metric = payload.commonLabels.get(services.settings.alert_metric_label)
+    metric = payload.commonLabels.get(settings.alert_metric_label)
     with services.db.transaction():
         existing = services.incidents.find_open("alertmanager", payload.groupKey)
         details = _alerts_detail(payload, existing.details if existing else {})
+        details["unmapped"] = [
+            {"alert": considered[i].fingerprint or considered[i].labels.get("alertname", str(i)) if considered else
+             "commonLabels", "labels": considered[i].labels if considered else payload.commonLabels, "reason": why}
+            for i, why in mapping.unmapped]
+        details["mapping"] = mapping.explanation
         incident, created = services.incidents.open_or_get(
             source="alertmanager", external_key=payload.groupKey, title=_alert_title(payload), symptom=symptom,
             metric=metric, at=at, status="firing", details=details,
@@ -141,18 +161,41 @@ def take_alertmanager(services: Services, payload: AlertmanagerWebhook) -> Alert
             assert resolved is not None
             insight = services.insights.get(resolved.latest_insight) if resolved.latest_insight else None
             return AlertOutcome(resolved, created, insight, False, "alert group resolved; incident closed")
-        if incident.latest_insight is not None:
-            insight = services.insights.get(incident.latest_insight)
-            return AlertOutcome(incident, created, insight, False,
-                                f"incident already open with insight {insight.id} ({insight.status}); not run again")
-        if symptom is None:
-            return AlertOutcome(incident, created, None, False, f"incident recorded, no insight: {explanation}")
-        request = InsightRequest(symptom=symptom, at=at, metric=metric,
-                                 lookback=services.settings.default_lookback, title=incident.title,
-                                 labels=payload.commonLabels)
-        insight = services.insights.create(request, source="alertmanager", incident_id=incident.id)
+        analysed: dict[str, str] = dict(incident.details.get("insights_by_symptom") or {})
+        if not analysed and incident.latest_insight is not None and incident.symptom:
+            analysed[incident.symptom] = incident.latest_insight  # an incident opened before per-entity insights
+        new: list[InsightRecord] = []
+        for entity, indices in mapping.symptoms.items():
+            if entity in analysed:
+                continue
+            alerts = [considered[i] for i in indices] if considered else []
+            first = alerts[0] if alerts else None
+            labels = {**payload.commonLabels, **(first.labels if first else {})}
+            title = (first.annotations.get("summary") if first else None) or incident.title
+            request = InsightRequest(symptom=entity, at=min(a.startsAt for a in alerts) if alerts else at,
+                                     metric=labels.get(settings.alert_metric_label) or metric,
+                                     lookback=settings.default_lookback, title=title[:512], labels=labels)
+            record = services.insights.create(request, source="alertmanager", incident_id=incident.id)
+            analysed[entity] = record.id
+            new.append(record)
+        if new:
+            incident, _ = services.incidents.open_or_get(
+                source="alertmanager", external_key=payload.groupKey, title=incident.title, symptom=symptom,
+                metric=metric, at=at, status="firing", details={"insights_by_symptom": analysed})
+        if not new:
+            if analysed:
+                first_id = next(iter(analysed.values()))
+                insight = services.insights.get(first_id)
+                return AlertOutcome(incident, created, insight, False,
+                                    f"incident already open with insight {insight.id} ({insight.status}); not run "
+                                    "again" + (f"; {mapping.explanation}" if mapping.unmapped else ""))
+            return AlertOutcome(incident, created, None, False,
+                                f"incident recorded, no insight: {mapping.explanation}")
         incident = services.incidents.get(incident.id)
-    return AlertOutcome(incident, created, insight, True, f"insight {insight.id} started for {symptom}")
+    names = ", ".join(r.request.symptom for r in new)
+    return AlertOutcome(incident, created, new[0], True, f"{len(new)} insight(s) started for {names}"
+                        + (f"; {len(mapping.unmapped)} alert(s) not mapped" if mapping.unmapped else ""),
+                        insights=tuple(new))
 
 
 # -- PagerDuty -----------------------------------------------------------------------------------------------------

@@ -6,14 +6,21 @@ termination, ``CrashLoopBackOff`` as the waiting reason) and survive event expir
 
 Entities: events on a Pod name ``pod:<ns>/<name>``, on a Node ``node:<name>``; events on a Deployment or ReplicaSet
 go to the Deployment's workload entity when the snapshot maps one. Other objects are ignored (debug-logged).
+
+Times: a repeating event (a ``BackOff`` every few minutes, counted by the API server) is one ``Event`` at its first
+occurrence with ``last_at`` its last one, so an analysis window that only its later occurrences reach still sees it
+(the live backend places it at the window's start then). An eviction is dated by the pod's
+``DisruptionTarget`` condition, else its containers' termination, else the ``Evicted`` API event, else when the pod
+turned not-ready — never by when the pod started.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
-from topology.kube import ClusterSnapshot
+from topology.kube import ClusterSnapshot, KubePod
 
 from ..models import Event
 from .samples import Samples
@@ -57,31 +64,52 @@ def events_from_snapshot(
         elif item.involved_kind == "ReplicaSet":
             owner = rs_owner.get((item.namespace, item.involved_name))
             entity = workloads.get(f"{item.namespace}/{owner}") if owner else None
-        when = item.last_at or item.first_at
-        if entity is None or when is None:
+        first = item.first_at or item.last_at
+        last = item.last_at or first
+        if entity is None or first is None or last is None:
             log.debug("kubernetes events: %s on %s/%s not mapped to an entity", item.reason, item.involved_kind,
                       item.involved_name)
             continue
-        # The first occurrence is the onset that matters; a repeated event keeps its first time too.
-        add(Event(entity=entity, reason=item.reason, at=item.first_at or when,
-                  message=f"{item.message} (x{item.count})" if item.count > 1 else item.message))
+        repeated = item.count > 1 or last > first
+        add(Event(entity=entity, reason=item.reason, at=first, last_at=last if repeated else None,
+                  message=f"{item.message} (x{item.count}, last at {last.isoformat()})" if repeated else item.message))
 
+    evicted_events = {(e.namespace, e.involved_name): e.first_at or e.last_at for e in snapshot.events
+                      if e.involved_kind == "Pod" and e.reason == "Evicted"}
     for pod in snapshot.pods:
         if pod.reason == "Evicted":
-            add(Event(entity=pod.id, reason="Evicted", at=pod.start_time or snapshot.taken_at,
-                      message="pod evicted"))
+            when, how = eviction_time(pod, evicted_events.get((pod.namespace, pod.name)))
+            add(Event(entity=pod.id, reason="Evicted", at=when or snapshot.taken_at,
+                      message=f"pod evicted ({how})" if when else "pod evicted (time unknown; seen at collection)"))
         for c in pod.containers:
             if c.last_terminated_reason in TERMINATION_REASONS and c.last_terminated_at is not None:
                 add(Event(entity=pod.id, reason=c.last_terminated_reason, at=c.last_terminated_at,
                           message=f"container {c.name} terminated ({c.last_terminated_reason}, exit code "
                                   f"{c.last_exit_code}), restarts {c.restart_count}"))
-            if c.waiting_reason in WAITING_REASONS:
-                add(Event(entity=pod.id, reason=c.waiting_reason, at=c.last_terminated_at or snapshot.taken_at,
+            if c.waiting_reason in WAITING_REASONS:  # still waiting at the snapshot: it lasts until then
+                since = c.last_terminated_at or snapshot.taken_at
+                add(Event(entity=pod.id, reason=c.waiting_reason, at=since,
+                          last_at=snapshot.taken_at if snapshot.taken_at > since else None,
                           message=f"container {c.name} waiting: {c.waiting_message or c.waiting_reason}"))
     events = sorted(found.values(), key=lambda e: (e.at, e.entity, e.reason))
     log.info("kubernetes events: %d events from %d API events and %d pods", len(events), len(snapshot.events),
              len(snapshot.pods))
     return events
+
+
+def eviction_time(pod: KubePod, api_event_at: datetime | None = None) -> tuple[datetime | None, str]:
+    """When ``pod`` was evicted and from what: the ``DisruptionTarget`` condition, its containers' termination, the
+    ``Evicted`` API event, or when it turned not-ready; ``(None, ...)`` when none of them says."""
+    if pod.disrupted_at is not None:
+        return pod.disrupted_at, "DisruptionTarget condition"
+    ended = [c.terminated_at for c in pod.containers if c.terminated_at is not None]
+    if ended:
+        return max(ended), "containers terminated"
+    if api_event_at is not None:
+        return api_event_at, "Evicted event"
+    if pod.not_ready_at is not None:
+        return pod.not_ready_at, "turned not ready"
+    return None, "unknown"
 
 
 def restart_samples(snapshot: ClusterSnapshot) -> Samples:

@@ -100,3 +100,48 @@ def test_bad_payloads(faultline: FaultlineServer, mutate, needle: str) -> None:
     r = _post(faultline, payload)
     assert r.status_code == 422
     assert needle in r.json()["detail"], r.json()
+
+
+def test_every_alert_of_a_group_is_mapped_one_insight_per_entity(faultline: FaultlineServer) -> None:
+    """vLLM's label is model_name; a group holding a chat latency alert, a vLLM TTFT alert and a disk alert gives two
+    insights (one per entity) and records why the third alert named nothing."""
+    payload = copy.deepcopy(FIRING)
+    payload["groupKey"] = '{}:{severity="page"}'
+    payload["groupLabels"] = {"severity": "page"}
+    payload["commonLabels"] = {"severity": "page"}
+    base = FIRING["alerts"][0]
+    payload["alerts"] = [
+        {**base, "fingerprint": "01", "labels": {"alertname": "ChatLatencyHigh", "app": "chat-frontend",
+                                                 "faultline_metric": "latency_p95_s"}},
+        {**base, "fingerprint": "02", "startsAt": "2026-11-20T10:57:00Z",
+         "annotations": {"summary": "TTFT p95 above 2 s"},
+         "labels": {"alertname": "VLLMSlowTTFT", "model_name": "deepseek-r1@vllm", "faultline_metric": "ttft_p95_s"}},
+        {**base, "fingerprint": "03", "labels": {"alertname": "ChatLatencyHigh", "app": "chat-frontend",
+                                                 "instance": "b"}},
+        {**base, "fingerprint": "04", "labels": {"alertname": "DiskFull", "job": "node-exporter"}},
+    ]
+    r = _post(faultline, payload)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert len(body["insight_ids"]) == 2 and body["insight_id"] == body["insight_ids"][0]
+    assert body["symptom"] == "app:chat-frontend"
+    done = [faultline.wait_insight(i) for i in body["insight_ids"]]
+    assert [(d["request"]["symptom"], d["request"]["metric"], d["request"]["at"]) for d in done] == [
+        ("app:chat-frontend", "latency_p95_s", "2026-11-20T10:58:00Z"),
+        ("llm:deepseek-r1@vllm", "ttft_p95_s", "2026-11-20T10:57:00Z")]
+    assert all(d["incident_id"] == body["incident_id"] and d["status"] == "done" for d in done)
+    with faultline.client() as c:
+        incident = c.get(f"/v1/incidents/{body['incident_id']}").json()
+    (unmapped,) = incident["details"]["unmapped"]
+    assert unmapped["alert"] == "04" and "app:node-exporter" in unmapped["reason"]
+    assert "2 alert(s) -> app:chat-frontend" in incident["details"]["mapping"]
+    assert "maps to no entity" in faultline.log() and "DiskFull" in faultline.log()
+
+    again = copy.deepcopy(payload)  # the same group again, with one alert on a new entity
+    again["alerts"].append({**base, "fingerprint": "05", "labels": {"alertname": "RagSlow", "app": "rag-service"}})
+    r = _post(faultline, again)
+    assert r.status_code == 202, r.text
+    (rag,) = r.json()["insight_ids"]
+    assert faultline.wait_insight(rag)["request"]["symptom"] == "app:rag-service"
+    r = _post(faultline, again)
+    assert r.status_code == 200 and r.json()["insight_ids"] == []

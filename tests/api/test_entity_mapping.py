@@ -46,3 +46,16 @@ def test_pagerduty_entity_id_in_title_as_last_resort() -> None:
     assert r.entity == "app:chat"
     assert resolve_pagerduty(service_id=None, service_name=None, title="server on fire", mapping={},
                              exists=KNOWN.__contains__).entity is None
+
+
+def test_every_alert_of_a_group_is_mapped_and_vllm_model_name_is_understood() -> None:
+    from api.services.entity_mapping import map_alert_group
+    from api.settings import DEFAULT_ALERT_ENTITY_RULES
+
+    known = {"app:chat", "llm:deepseek-r1"}
+    mapping = map_alert_group(
+        [{"app": "chat"}, {"model_name": "deepseek-r1"}, {"app": "chat", "instance": "b"}, {"job": "node-exporter"}],
+        {"severity": "page"}, DEFAULT_ALERT_ENTITY_RULES, known.__contains__)
+    assert mapping.symptoms == {"app:chat": [0, 2], "llm:deepseek-r1": [1]}
+    assert mapping.unmapped == [(3, "no known entity for these labels (tried: app:node-exporter)")]
+    assert "2 alert(s) -> app:chat" in mapping.explanation and "alert 3 not mapped" in mapping.explanation

@@ -48,3 +48,25 @@ def test_unreachable_store_is_a_clear_503(start_faultline) -> None:
         assert c.get("/v1/insights").status_code == 200  # stored insights stay readable
     assert httpx.get(f"{server.base_url}/").status_code == 200
     assert "not-logged-secret-123" not in server.log()
+
+
+def test_topology_without_at_is_the_live_graph_now(start_faultline, tmp_path: Path) -> None:
+    """On live data ``GET /v1/topology`` without ``at`` shows what holds now, not some recorded moment."""
+    from datetime import datetime, timedelta, timezone
+
+    from topology.models import Entity, Relation, RelationKind
+
+    now = datetime.now(timezone.utc)
+    store = MemoryStore(tmp_path / "graph.json")
+    store.upsert_entities([Entity(id="app:chat", kind="app"), Entity(id="pod:prod/chat-old", kind="pod"),
+                           Entity(id="pod:prod/chat-new", kind="pod")])
+    store.upsert_relations([
+        Relation(src="app:chat", kind=RelationKind.RUNS_ON, dst="pod:prod/chat-old", valid_from=now - timedelta(days=3),
+                 valid_to=now - timedelta(days=2)),
+        Relation(src="app:chat", kind=RelationKind.RUNS_ON, dst="pod:prod/chat-new", valid_from=now - timedelta(minutes=5)),
+    ])
+    store.close()
+    server = start_faultline(use_demo_case_dir=False, FAULTLINE_GRAPH_FILE=str(tmp_path / "graph.json"))
+    with server.client() as c:
+        body = c.get("/v1/topology", params={"around": "app:chat", "hops": 1}).json()
+    assert [r["dst"] for r in body["relations"]] == ["pod:prod/chat-new"]

@@ -75,14 +75,17 @@ def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog)
     end = datetime.fromtimestamp(now, timezone.utc)
     result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=30)).read(end - timedelta(minutes=25), end)
 
-    times, ttft = _series(result, "llm:deepseek-r1", "ttft_p95_s")
+    # Scraped in Kubernetes (pod and namespace labels): the series stay per pod, never summed over replicas.
+    times, ttft = _series(result, "pod:prod/vllm-0", "ttft_p95_s")
     before, after = ttft[times < now - (STEP_AT_MIN + 3) * 60], ttft[times > now - (STEP_AT_MIN - 3) * 60]
     assert np.nanmedian(before) < 0.3 and np.nanmedian(after) > 1.0
-    _, queue = _series(result, "llm:deepseek-r1", "queue_len")
+    _, queue = _series(result, "pod:prod/vllm-0", "queue_len")
     assert queue[0] == 1.0 and queue[-1] == 40.0
-    assert np.nanmax(_series(result, "llm:deepseek-r1", "tpot_p95_s")[1]) < 0.05
-    assert np.allclose(_series(result, "llm:deepseek-r1", "tokens_per_s")[1], 100 / 15, rtol=0.05)
-    # Old vLLM names read into the same metrics.
+    assert np.nanmax(_series(result, "pod:prod/vllm-0", "tpot_p95_s")[1]) < 0.05
+    assert np.allclose(_series(result, "pod:prod/vllm-0", "tokens_per_s")[1], 100 / 15, rtol=0.05)
+    # ... and the model as a whole beside them (what an alert on the model measures).
+    assert np.allclose(_series(result, "llm:deepseek-r1", "queue_len")[1][[0, -1]], [1.0, 40.0])
+    # Old vLLM names read into the same metrics; without pod labels the model names the entity.
     assert np.allclose(_series(result, "llm:qwen2.5-72b", "kv_cache_usage")[1], 0.8)
     assert np.nanmax(_series(result, "llm:qwen2.5-72b", "tpot_p95_s")[1]) < 0.05
     # SGLang.
@@ -94,11 +97,17 @@ def test_backfilled_vllm_sglang_dcgm_red(prometheus_factory, backfilled, caplog)
     # RED from OpenTelemetry HTTP metrics.
     times, latency = _series(result, "app:chat", "latency_p95_s")
     assert np.nanmedian(latency[times > now - (STEP_AT_MIN - 3) * 60]) > 2.0
-    # The series without model_name was reported and skipped; nothing else was.
+    # No 5xx at all is an error rate of 0, not a missing series.
+    _, errors = _series(result, "app:chat", "error_rate")
+    assert np.isfinite(errors).sum() > 10 and np.nanmax(errors) == 0.0
+    # The series without namespace or model_name was reported and skipped; nothing else was.
     unmapped = [p for p in result.problems if "no entity rule" in p.reason]
-    assert len(unmapped) == 1 and unmapped[0].where == "running_requests"
-    assert "no entity rule fits labels {}" in caplog.text
-    assert result.queries_ok == len(PrometheusConfig().queries)
+    assert len(unmapped) == 1 and unmapped[0].where == "vllm/sglang running requests (query)", result.problems
+    assert "no entity rule fits labels {'pod': 'mystery'}" in caplog.text
+    # Families Prometheus has no metric of were not asked; every family it has answered.
+    assert "dcgm dcgm_fi_dev_gpu_util (query)" in result.families
+    assert "kube-state-metrics restarts (query)" in result.absent
+    assert result.queries_ok == len(result.families) and not result.timed_out
 
 
 def test_live_scrape_dcgm_exported_pod_and_xid_events(prometheus_factory, metrics_exporter):
@@ -128,14 +137,15 @@ def test_a_bad_query_is_reported_and_the_others_still_answer(prometheus_factory,
     now, history = backfilled
     prom = prometheus_factory(backfill=history)
     config = PrometheusConfig(queries=(
-        PromQuery(metric="broken", promql="sum by (model_name (vllm:num_requests_waiting", entities=("llm:{model_name}",)),
+        PromQuery(metric="broken", promql="sum by (model_name (vllm:num_requests_waiting{$sel}",
+                  entities=("llm:{model_name}",)),
         PromQuery(metric="queue_len", promql="sum by (model_name) (vllm:num_requests_waiting)",
                   entities=("llm:{model_name}",)),
     ))
     end = datetime.fromtimestamp(now, timezone.utc)
     result = PrometheusSource(prom.url, config=config).read(end - timedelta(minutes=5), end)
     assert result.queries_ok == 1
-    assert [p.where for p in result.problems] == ["broken"]
+    assert [p.where for p in result.problems] == ["broken (window)"]
     assert "HTTP 400 bad_data" in result.problems[0].reason
     assert ("llm:deepseek-r1", "queue_len") in result.samples.series_keys()
 
@@ -145,3 +155,58 @@ def test_unreachable_prometheus_is_a_source_error():
     end = datetime.now(timezone.utc)
     with pytest.raises(MetricSourceUnavailableError, match="ConnectError"):
         PrometheusSource(url).read(end - timedelta(minutes=5), end)
+
+
+def _kubernetes_history(now: float) -> str:
+    """kubelet/cAdvisor, kube-state-metrics and node-exporter series as kube-prometheus-stack stores them."""
+    times = np.arange(now - 1800, now - 5, 15.0)
+    oom = times >= now - STEP_AT_MIN * 60
+    series: list[HistorySeries] = []
+    kubelet = {"job": "kubelet", "metrics_path": "/metrics/cadvisor", "node": "node-1", "namespace": "prod",
+               "pod": "rag-0"}
+    for container, cores in (("rag", 0.5), ("sidecar", 0.1)):
+        labels = {**kubelet, "container": container}
+        series.append(HistorySeries("container_cpu_usage_seconds_total", labels,
+                                    [(t, cores * (t - times[0])) for t in times]))
+        series.append(HistorySeries("container_memory_working_set_bytes", labels, [(t, 1e9 * cores) for t in times]))
+        series.append(HistorySeries("container_cpu_cfs_periods_total", labels, [(t, 10.0 * (t - times[0])) for t in times]))
+        series.append(HistorySeries("container_cpu_cfs_throttled_periods_total", labels,
+                                    [(t, (5.0 if container == "rag" else 0.0) * (t - times[0])) for t in times]))
+    # the pod's cgroup (container="") and the pause container: counted once already, never twice
+    series.append(HistorySeries("container_cpu_usage_seconds_total", {**kubelet, "container": ""},
+                                [(t, 0.6 * (t - times[0])) for t in times]))
+    series.append(HistorySeries("container_memory_working_set_bytes", {**kubelet, "container": "POD"},
+                                [(t, 1e6) for t in times]))
+    ksm = {"job": "kube-state-metrics", "namespace": "prod", "pod": "rag-0", "container": "rag", "uid": "u1"}
+    series.append(HistorySeries("kube_pod_container_status_restarts_total", ksm,
+                                [(t, 3.0 if o else 2.0) for t, o in zip(times, oom)]))
+    series.append(HistorySeries("kube_pod_container_status_last_terminated_reason", {**ksm, "reason": "OOMKilled"},
+                                [(t, 1.0) for t in times[oom]]))
+    series.append(HistorySeries("kube_pod_status_ready", {**ksm, "condition": "true"}, [(t, 1.0) for t in times]))
+    node = {"job": "node-exporter", "instance": "node-1"}
+    for cpu in ("0", "1"):
+        series.append(HistorySeries("node_cpu_seconds_total", {**node, "cpu": cpu, "mode": "idle"},
+                                    [(t, 0.25 * (t - times[0])) for t in times]))
+    series.append(HistorySeries("node_memory_MemAvailable_bytes", node, [(t, 4e9) for t in times]))
+    series.append(HistorySeries("node_memory_MemTotal_bytes", node, [(t, 16e9) for t in times]))
+    return openmetrics_history(series)
+
+
+def test_cadvisor_kube_state_metrics_and_node_exporter(prometheus_factory):
+    now = time.time()
+    prom = prometheus_factory(backfill=_kubernetes_history(now))
+    end = datetime.fromtimestamp(now, timezone.utc)
+    result = PrometheusSource(prom.url, config=PrometheusConfig(step_s=30)).read(
+        end - timedelta(minutes=25), end, entities={"pod:prod/rag-0", "node:node-1"})
+    assert not result.problems, result.problems
+    pod = "pod:prod/rag-0"
+    assert np.allclose(_series(result, pod, "cpu_usage")[1], 0.6, rtol=0.02)  # rag + sidecar, not the cgroup total
+    assert np.allclose(_series(result, pod, "mem_bytes")[1], 0.6e9)  # without the pause container
+    assert np.allclose(_series(result, pod, "cpu_throttled_ratio")[1], 0.25, rtol=0.02)
+    times, restarts = _series(result, pod, "restarts")
+    assert restarts[0] == 2 and restarts[-1] == 3
+    times, oom = _series(result, pod, "oom_killed")
+    assert oom[0] == 0 and oom[-1] == 1, "0 before the OOM kill (not missing), 1 after"
+    assert np.all(_series(result, pod, "not_ready")[1] == 0)
+    assert np.allclose(_series(result, "node:node-1", "cpu_usage")[1], 0.75, rtol=0.02)
+    assert np.allclose(_series(result, "node:node-1", "mem_usage")[1], 0.75)
