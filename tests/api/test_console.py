@@ -75,7 +75,7 @@ def test_magic_wand_on_the_demo_symptom(page, demo_server: FaultlineServer, test
     assert page.locator("#candidates .evidence li").count() > 0
     # the confidence says what it means; the rollback command is shown whole, with its namespace
     confidence = page.locator("#confidence").text_content()
-    assert confidence == api["narrative"]["confidence_text"] and "uncalibrated" in confidence
+    assert confidence == api["narrative"]["confidence_text"] and "the probability that" in confidence
     assert "kubectl -n prod rollout undo deployment/vllm" in page.locator("#fixes pre code").all_text_contents()
 
     page.screenshot(path=str(test_output_dir / "console-insight.png"), full_page=True)
