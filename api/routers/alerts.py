@@ -27,6 +27,8 @@ async def alertmanager_webhook(
 ) -> AlertmanagerResult:
     outcome = await asyncio.to_thread(take_alertmanager, services, payload)
     services.telemetry.webhooks.labels(source="alertmanager", outcome="insight" if outcome.new_insight else "recorded").inc()
+    if outcome.dropped_alerts:
+        services.telemetry.alerts_dropped.inc(outcome.dropped_alerts)
     if outcome.new_insight and outcome.insight is not None:
         services.runner.submit(outcome.insight.id)
         response.status_code = 202
@@ -35,5 +37,5 @@ async def alertmanager_webhook(
     return AlertmanagerResult(
         incident_id=outcome.incident.id, status=payload.status, created=outcome.created,
         insight_id=outcome.insight.id if outcome.insight else None, symptom=outcome.incident.symptom,
-        message=outcome.message,
+        message=outcome.message, dropped_alerts=outcome.dropped_alerts,
     )

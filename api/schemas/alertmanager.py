@@ -56,3 +56,5 @@ class AlertmanagerResult(BaseModel):
     insight_id: str | None = Field(description="insight started for this group, or the one already running/done")
     symptom: str | None
     message: str
+    dropped_alerts: int = Field(default=0, description="alerts of this delivery not stored: the incident already "
+                                "held FAULTLINE_MAX_ALERTS_PER_INCIDENT (its details.dropped_alerts counts them all)")

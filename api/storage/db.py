@@ -149,11 +149,11 @@ class Database:
             except sqlite3.Error as exc:
                 raise StorageError(f"insight store {self.path}: {exc}") from exc
 
-    def newest_first(self, table: str, *, limit: int, before_seq: int | None = None,
+    def newest_first(self, table: str, columns: str, *, limit: int, before_seq: int | None = None,
                      **equals: object) -> list[sqlite3.Row]:
-        """One keyset page of ``table`` (newest first by ``seq``): rows with ``seq < before_seq`` and each
-        ``column = value`` of ``equals`` whose value is not None. ``table`` and column names come from code, never
-        from requests; values are bound parameters."""
+        """One keyset page of ``table`` (newest first by ``seq``), selecting only ``columns``: rows with
+        ``seq < before_seq`` and each ``column = value`` of ``equals`` whose value is not None. ``table`` and column
+        names come from code, never from requests; values are bound parameters."""
         where, params = ["1=1"], []
         if before_seq is not None:
             where.append("seq < ?")
@@ -163,7 +163,7 @@ class Database:
                 where.append(f"{column} = ?")
                 params.append(value)
         return self.query(
-            f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?", (*params, limit)
+            f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?", (*params, limit)
         )
 
     def _require(self) -> sqlite3.Connection:

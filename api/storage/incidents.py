@@ -90,7 +90,7 @@ class IncidentRepository:
         return _record(rows[0]) if rows else None
 
     def page(self, *, limit: int, before_seq: int | None = None, status: str | None = None) -> list[IncidentRecord]:
-        rows = self.db.newest_first("incidents", limit=limit, before_seq=before_seq, status=status)
+        rows = self.db.newest_first("incidents", "*", limit=limit, before_seq=before_seq, status=status)
         return [_record(r) for r in rows]
 
 

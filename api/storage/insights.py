@@ -10,12 +10,16 @@ from ..exceptions import NotFoundError
 from .db import Database
 from .records import InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
 
+COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
+           "result_json, error, attempts, created_at, started_at, finished_at")
+"""What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case_text()``)."""
+
 
 def _record(row: sqlite3.Row) -> InsightRecord:
     return InsightRecord(
         id=row["id"], seq=row["seq"], incident_id=row["incident_id"], source=row["source"], status=row["status"],
         stage=row["stage"], request=InsightRequest.model_validate_json(row["request_json"]),
-        has_inline_case=row["case_json"] is not None,
+        has_inline_case=bool(row["has_case"]),
         result=json.loads(row["result_json"]) if row["result_json"] else None, error=row["error"],
         attempts=row["attempts"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -32,15 +36,16 @@ class InsightRepository:
         *,
         source: str,
         incident_id: str | None = None,
-        inline_case: dict[str, Any] | None = None,
+        inline_case: dict[str, Any] | str | None = None,
     ) -> InsightRecord:
+        """Queue an insight; ``inline_case`` is the case to analyse, as documents or already as JSON text."""
         ident = new_id("ins")
+        case_json = dumps(inline_case) if isinstance(inline_case, dict) else inline_case
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO insights(id, incident_id, source, status, stage, request_json, case_json, created_at)"
                 " VALUES (?, ?, ?, 'queued', 'queued', ?, ?, ?)",
-                (ident, incident_id, source, request.model_dump_json(), dumps(inline_case) if inline_case else None,
-                 ts(now_utc())),
+                (ident, incident_id, source, request.model_dump_json(), case_json or None, ts(now_utc())),
             )
             if incident_id is not None:
                 conn.execute("UPDATE incidents SET latest_insight=?, updated_at=? WHERE id=?",
@@ -48,7 +53,7 @@ class InsightRepository:
         return self.get(ident)
 
     def get(self, ident: str) -> InsightRecord:
-        rows = self.db.query("SELECT * FROM insights WHERE id=?", (ident,))
+        rows = self.db.query(f"SELECT {COLUMNS} FROM insights WHERE id=?", (ident,))
         if not rows:
             raise NotFoundError("insight", ident)
         return _record(rows[0])
@@ -59,11 +64,18 @@ class InsightRepository:
             raise NotFoundError("insight", ident)
         return json.loads(rows[0]["case_json"]) if rows[0]["case_json"] else None
 
+    def inline_case_text(self, ident: str) -> str | None:
+        """The stored inline case as JSON text, unparsed (it is parsed in the worker process that analyses it)."""
+        rows = self.db.query("SELECT case_json FROM insights WHERE id=?", (ident,))
+        if not rows:
+            raise NotFoundError("insight", ident)
+        return rows[0]["case_json"]
+
     def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
              status: str | None = None) -> list[InsightRecord]:
         """Newest first; ``before_seq`` is the cursor of the previous page."""
-        rows = self.db.newest_first("insights", limit=limit, before_seq=before_seq, incident_id=incident_id,
-                                    status=status)
+        rows = self.db.newest_first("insights", COLUMNS, limit=limit, before_seq=before_seq,
+                                    incident_id=incident_id, status=status)
         return [_record(r) for r in rows]
 
     def unfinished(self) -> list[str]:
