@@ -42,7 +42,7 @@ def route_policy(method: str, path: str, settings: Settings) -> RoutePolicy:
         public = path in PUBLIC_PAGES or path.startswith(PUBLIC_PREFIXES)
         return RoutePolicy("public" if public else "read", 0)
     if method == "POST" and path == PAGERDUTY_WEBHOOK:
-        return RoutePolicy("signature", PAGERDUTY_MAX_BODY_BYTES)
+        return RoutePolicy("signature", min(PAGERDUTY_MAX_BODY_BYTES, settings.max_body_bytes))
     return RoutePolicy("write", settings.max_body_bytes)
 
 

@@ -107,7 +107,8 @@ class BodyGuardMiddleware:
         return None
 
     def _too_large(self, scope: Scope, limit: int) -> str:
-        why = "PagerDuty never sends more" if scope["path"] == PAGERDUTY_WEBHOOK else "FAULTLINE_MAX_BODY_BYTES"
+        pagerduty = scope["path"] == PAGERDUTY_WEBHOOK and limit < self.settings.max_body_bytes
+        why = "PagerDuty never sends more" if pagerduty else "FAULTLINE_MAX_BODY_BYTES"
         return f"request body larger than {limit} bytes ({why})"
 
 

@@ -26,7 +26,7 @@ from ..services.container import Services
 from ..services.intake import create_insight
 from ..services.isolated_jobs import InlineCaseIntake, read_insight_body
 from ..services.isolation import run_isolated
-from ..storage import InsightRecord
+from ..storage import InsightListItem, InsightRecord
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
@@ -58,14 +58,12 @@ def to_public(services: Services, record: InsightRecord) -> InsightPublic:
     )
 
 
-def to_summary(record: InsightRecord) -> InsightSummary:
-    candidates = (record.result or {}).get("candidates") or []
+def to_summary(record: InsightListItem) -> InsightSummary:
     return InsightSummary(
         id=record.id, status=record.status, stage=record.stage, source=record.source, incident_id=record.incident_id,
         symptom=record.request.symptom, at=record.request.at, title=record.request.title,
-        created_at=record.created_at, finished_at=record.finished_at,
-        top_cause=candidates[0]["entity"] if candidates else None,
-        top_score=float(candidates[0]["score"]) if candidates else None, error=record.error,
+        created_at=record.created_at, finished_at=record.finished_at, top_cause=record.top_cause,
+        top_score=record.top_score, error=record.error,
     )
 
 

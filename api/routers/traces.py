@@ -80,7 +80,7 @@ async def export_traces(request: Request, services: ServicesDep, _: WriteAccess)
     body = await request.body()  # capped and depth-checked by api.middleware.body while it streamed in
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300+ digit ints
         raise MalformedBody(f"request body is not valid JSON: {json_error(exc)}") from None
     if not isinstance(document, dict):
         raise RequestProblem("not an OTLP trace export request: top level must be an object")

@@ -48,7 +48,7 @@ async def pagerduty_webhook(request: Request, services: ServicesDep, response: R
         raise
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300+ digit ints
         raise MalformedBody(f"request body is not valid JSON: {json_error(exc)}") from None
     try:
         payload = PagerDutyWebhook.model_validate(document)

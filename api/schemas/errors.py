@@ -44,4 +44,6 @@ def json_error(exc: Exception) -> str:
         return "it nests too deeply"
     if isinstance(exc, ValueError) and hasattr(exc, "lineno"):  # json.JSONDecodeError
         return f"{getattr(exc, 'msg', 'parse error')} at line {exc.lineno} column {getattr(exc, 'colno', 0)}"
+    if "digits" in str(exc):  # Python refuses to convert integers of more than 4,300 digits
+        return "it holds an integer of more than 4300 digits"
     return "parse error"

@@ -45,6 +45,8 @@ def read_insight_body(payload: bytes, limits: CaseLimits, *, progress: Any = _no
     refuses nesting past 200 levels cleanly); the case's documents are the model's own dicts and lists, handed to the
     case reader without a ``model_dump`` copy.
     """
+    if not payload.strip():
+        raise BodyInvalid(["(body): Field required"])  # what FastAPI answers for a missing body
     try:
         body = InsightCreate.model_validate_json(payload)
     except ValidationError as exc:

@@ -4,9 +4,9 @@ from .db import Database
 from .incidents import IncidentRepository, WebhookReceipts
 from .insights import InsightRepository
 from .outbox import Outbox
-from .records import IncidentRecord, InsightRecord, InsightRequest, OutboxItem, new_id, now_utc
+from .records import IncidentRecord, InsightListItem, InsightRecord, InsightRequest, OutboxItem, new_id, now_utc
 
 __all__ = [
-    "Database", "IncidentRecord", "IncidentRepository", "InsightRecord", "InsightRepository", "InsightRequest",
+    "Database", "IncidentRecord", "IncidentRepository", "InsightListItem", "InsightRecord", "InsightRepository", "InsightRequest",
     "Outbox", "OutboxItem", "WebhookReceipts", "new_id", "now_utc",
 ]

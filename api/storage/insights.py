@@ -8,11 +8,15 @@ from typing import Any
 
 from ..exceptions import NotFoundError
 from .db import Database
-from .records import InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
+from .records import InsightListItem, InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
 
 COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
            "result_json, error, attempts, created_at, started_at, finished_at")
 """What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case_text()``)."""
+LIST_COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
+                "json_extract(result_json, '$.candidates[0].entity') AS top_cause, "
+                "json_extract(result_json, '$.candidates[0].score') AS top_score, error, created_at, finished_at")
+"""What a listing reads: no stored case, and of the result only its top candidate (SQLite's JSON1 picks it out)."""
 
 
 def _record(row: sqlite3.Row) -> InsightRecord:
@@ -23,6 +27,16 @@ def _record(row: sqlite3.Row) -> InsightRecord:
         result=json.loads(row["result_json"]) if row["result_json"] else None, error=row["error"],
         attempts=row["attempts"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"],
+    )
+
+
+def _list_item(row: sqlite3.Row) -> InsightListItem:
+    return InsightListItem(
+        id=row["id"], seq=row["seq"], incident_id=row["incident_id"], source=row["source"], status=row["status"],
+        stage=row["stage"], request=InsightRequest.model_validate_json(row["request_json"]),
+        has_inline_case=bool(row["has_case"]), top_cause=row["top_cause"],
+        top_score=float(row["top_score"]) if row["top_score"] is not None else None, error=row["error"],
+        created_at=row["created_at"], finished_at=row["finished_at"],
     )
 
 
@@ -72,11 +86,11 @@ class InsightRepository:
         return rows[0]["case_json"]
 
     def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
-             status: str | None = None) -> list[InsightRecord]:
+             status: str | None = None) -> list[InsightListItem]:
         """Newest first; ``before_seq`` is the cursor of the previous page."""
-        rows = self.db.newest_first("insights", COLUMNS, limit=limit, before_seq=before_seq,
+        rows = self.db.newest_first("insights", LIST_COLUMNS, limit=limit, before_seq=before_seq,
                                     incident_id=incident_id, status=status)
-        return [_record(r) for r in rows]
+        return [_list_item(r) for r in rows]
 
     def unfinished(self) -> list[str]:
         """Insights accepted but not finished (queued, or running when the process died), oldest first."""

@@ -76,4 +76,5 @@ def test_unknown_routes_and_methods_fail_closed() -> None:
     assert route_policy("PUT", "/healthz", settings).need == "write"
     assert route_policy("POST", "/v1/webhooks/pagerduty/x", settings).need == "write"
     assert route_policy("POST", "/v1/webhooks/pagerduty", settings).max_body == 256 * 1024
+    assert route_policy("POST", "/v1/webhooks/pagerduty", Settings(max_body_bytes=2048)).max_body == 2048
     assert route_policy("POST", "/v1/insights", settings).max_body == settings.max_body_bytes
