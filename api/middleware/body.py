@@ -72,11 +72,12 @@ class BodyGuardMiddleware:
         chunks: list[bytes] = []
         received = 0
         while True:
-            wait = min(self.settings.body_idle_timeout_s, deadline - loop.time())
+            left = deadline - loop.time()
+            stalled = left > self.settings.body_idle_timeout_s  # which limit this wait ends at
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
+                message = await asyncio.wait_for(receive(), timeout=max(min(self.settings.body_idle_timeout_s, left),
+                                                                        0.001))
             except asyncio.TimeoutError:
-                stalled = loop.time() < deadline
                 await send_error(send, 408, (
                     f"request body stalled: nothing received for {self.settings.body_idle_timeout_s:g} s "
                     "(FAULTLINE_BODY_IDLE_TIMEOUT_S)" if stalled else

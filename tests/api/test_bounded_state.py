@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from api.storage import Database, InsightRepository, InsightRequest
+from tests.api.rss_probe import PeakGrowth
 from topology.timeutil import parse_time
 
 MiB = 1024 * 1024
@@ -40,22 +41,6 @@ def inline_case(series: int, steps: int) -> dict[str, Any]:
         metrics += [{"timestamp": t, "entity": f"app:x{k}", "metric": "rps", "value": 5.0 + i % 7} for k in range(series)]
     return {"topology": {"entities": entities, "relations": relations}, "metrics": metrics,
             "incident": {"symptom": "app:chat", "at": 1_700_000_000 + 30 * (steps - 1), "lookback": "60m"}}
-
-
-def reset_peak(pid: int) -> int:
-    """The process's RSS now; its peak RSS is reset to it."""
-    rss = _status(pid, "VmRSS")
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-    return rss
-
-
-def peak(pid: int) -> int:
-    return _status(pid, "VmHWM")
-
-
-def _status(pid: int, field: str) -> int:
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) * 1024  # type: ignore[union-attr]
 
 
 # -- 4. listings read only what they show ---------------------------------------------------------------------------
@@ -118,9 +103,9 @@ def test_parallel_listings_do_not_read_stored_cases(start_faultline: Any) -> Non
                                                      timeout=60), range(10)))
 
     ten_listings()  # the first round starts the worker threads and warms the allocator
-    before = reset_peak(server.process.pid)
-    pages = ten_listings()
-    grown = peak(server.process.pid) - before
+    with PeakGrowth(server.process.pid) as memory:
+        pages = ten_listings()
+    grown = memory.grown
     assert all(p.status_code == 200 and len(p.json()["items"]) == 3 for p in pages)
     assert pages[0].json()["items"][0]["top_cause"] == "vectordb:qdrant"
     assert grown < len(body) // 2, f"ten listings grew the server by {grown / MiB:.1f} MiB (a case is {len(body) / MiB:.1f})"
@@ -134,13 +119,12 @@ def test_a_case_over_the_memory_budget_is_413_and_the_server_stays_small(budgete
     stopped and the request gets 413. The server process itself never held the parsed case."""
     body = json.dumps({"case": inline_case(series=40, steps=3000)}).encode()
     assert len(body) > 8 * MiB
-    pid = budgeted.process.pid
-    before = reset_peak(pid)
     with budgeted.client() as c:
-        r = c.post("/v1/insights", content=body, headers={"Content-Type": "application/json"}, timeout=300)
+        with PeakGrowth(budgeted.process.pid) as memory:
+            r = c.post("/v1/insights", content=body, headers={"Content-Type": "application/json"}, timeout=300)
         assert r.status_code == 413, r.text[:300]
         assert "more than 230 MiB" in r.json()["detail"] and "FAULTLINE_INLINE_CASE_MEMORY_BYTES" in r.json()["detail"]
-        grown = peak(pid) - before
+        grown = memory.grown
         assert grown < 4 * len(body), f"the server grew by {grown / MiB:.0f} MiB for a {len(body) / MiB:.0f} MiB body"
         small = c.post("/v1/insights", json={"case": inline_case(series=10, steps=2000)}, timeout=300)
         assert small.status_code == 202, small.text[:300]

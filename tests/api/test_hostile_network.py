@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.rss_probe import PeakGrowth
+
 pytestmark = pytest.mark.integration
 
 WRITE = "hostile-net-writer-" + "w" * 16
@@ -139,24 +141,12 @@ def test_no_token_is_refused_before_the_body_is_sent(guarded: Any) -> None:
     assert _status(raw) == 403 and closed, raw[:300]
 
 
-def _rss_and_reset_peak(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM (peak RSS) to the current RSS
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) * 1024
-
-
-def _peak_rss(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) * 1024
-
-
 def test_unauthenticated_uploads_cost_no_memory(guarded: Any) -> None:
     """Sixteen concurrent unauthenticated 16 MiB uploads (the issue's attack; it took a server from 279 MB to
     2.4 GB). Every one ends in 401, and the server's peak RSS grows by less than 100 MB."""
     body = b'{"symptom": "' + b"x" * (16 * MiB - 20) + b'"}'
     for _ in range(3):  # settle the allocator with a few ordinary requests first
         httpx.get(f"{guarded.base_url}/healthz")
-    before = _rss_and_reset_peak(guarded.process.pid)
 
     def upload(_: int) -> int:
         try:
@@ -165,11 +155,10 @@ def test_unauthenticated_uploads_cost_no_memory(guarded: Any) -> None:
         except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
             return 401  # answered and closed while we were still writing: the refusal itself
 
-    with ThreadPoolExecutor(16) as pool:
+    with PeakGrowth(guarded.process.pid) as memory, ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(upload, range(16)))
-    grown = _peak_rss(guarded.process.pid) - before
     assert statuses == [401] * 16, statuses
-    assert grown < 100 * MiB, f"peak RSS grew by {grown / MiB:.0f} MiB"
+    assert memory.grown < 100 * MiB, f"peak RSS grew by {memory.grown / MiB:.0f} MiB"
 
 
 # -- per-route caps while streaming, stalled and dripping uploads ---------------------------------------------------
