@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -98,35 +97,46 @@ def _status(pid: int, field: str) -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) * 1024  # type: ignore[union-attr]
 
 
+PROBE = """
+import sys, time, httpx
+base, interval = sys.argv[1], float(sys.argv[2])
+with httpx.Client(timeout=60) as client:
+    while True:
+        started = time.perf_counter()
+        try:
+            client.get(base + "/healthz").raise_for_status()
+            print(round((time.perf_counter() - started) * 1000, 2), flush=True)
+        except httpx.HTTPError:
+            print("fail", flush=True)
+        time.sleep(interval)
+"""
+
+
 class HealthProbe:
-    """``GET /healthz`` every ``interval_s`` on its own connection; latencies in ms."""
+    """``GET /healthz`` every ``interval_s``, from its own process (the attacking threads of this one would otherwise
+    hold its GIL and be measured instead of the server); latencies in ms."""
 
     def __init__(self, base: str, interval_s: float = 0.05) -> None:
         self.base = base
         self.interval_s = interval_s
         self.latencies: list[float] = []
         self.failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> "HealthProbe":
-        self._thread.start()
+        self._process = subprocess.Popen([sys.executable, "-c", PROBE, self.base, str(self.interval_s)],
+                                         stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=60) as client:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                try:
-                    client.get(f"{self.base}/healthz").raise_for_status()
-                    self.latencies.append((time.perf_counter() - started) * 1000)
-                except httpx.HTTPError:
-                    self.failures += 1
-                self._stop.wait(self.interval_s)
+        assert self._process is not None
+        self._process.terminate()
+        out, _ = self._process.communicate(timeout=30)
+        for line in out.split():
+            if line == "fail":
+                self.failures += 1
+            else:
+                self.latencies.append(float(line))
 
     def summary(self) -> dict[str, Any]:
         values = np.array(self.latencies or [float("nan")])
@@ -134,6 +144,13 @@ class HealthProbe:
                 "healthz_p50_ms": round(float(np.percentile(values, 50)), 1),
                 "healthz_p99_ms": round(float(np.percentile(values, 99)), 1),
                 "healthz_max_ms": round(float(values.max()), 1)}
+
+
+def idle_probe(base: str, seconds: float = 3.0) -> dict[str, Any]:
+    """``/healthz`` on the same server with nothing else going on: the baseline the attack figures compare with."""
+    with HealthProbe(base) as probe:
+        time.sleep(seconds)
+    return {f"idle_{key}": value for key, value in probe.summary().items() if key != "healthz_failures"}
 
 
 # -- scenarios ------------------------------------------------------------------------------------------------------
@@ -153,6 +170,7 @@ def uploads(repo: Path, workdir: Path, rounds: int, clients: int = 16, size: int
         statuses[code] = statuses.get(code, 0) + 1
 
     try:
+        idle = idle_probe(server.base)
         before = server.reset_peak()
         started = time.perf_counter()
         with HealthProbe(server.base) as probe, ThreadPoolExecutor(clients) as pool:
@@ -161,7 +179,7 @@ def uploads(repo: Path, workdir: Path, rounds: int, clients: int = 16, size: int
         elapsed = time.perf_counter() - started
         return {"scenario": "uploads", "clients": clients, "body_mib": size / MiB, "rounds": rounds,
                 "seconds": round(elapsed, 1), "statuses": statuses, "rss_before_mb": round(before / 1e6),
-                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary()}
+                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary(), **idle}
     finally:
         server.stop()
 
@@ -190,6 +208,7 @@ def listings(repo: Path, workdir: Path, rounds: int, cases: int = 13, size: int 
     _seed_cases(repo, workdir / "bench.sqlite3", cases, size)
     server = Server(repo, workdir)
     try:
+        idle = idle_probe(server.base)
         before = server.reset_peak()
         started = time.perf_counter()
         with HealthProbe(server.base) as probe, ThreadPoolExecutor(10) as pool:
@@ -200,14 +219,14 @@ def listings(repo: Path, workdir: Path, rounds: int, cases: int = 13, size: int 
         elapsed = time.perf_counter() - started
         return {"scenario": "listings", "stored_cases": cases, "case_mib": size / MiB, "parallel": 10,
                 "rounds": rounds, "seconds": round(elapsed, 1), "rss_before_mb": round(before / 1e6),
-                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary()}
+                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary(), **idle}
     finally:
         server.stop()
 
 
 def inline(repo: Path, workdir: Path, rows: int) -> dict[str, Any]:
-    series = 50
-    steps = max(rows // series, 60)
+    steps = 5000  # under two days of 30 s samples: the detectors' seasonal (STL) fit is not what is measured here
+    series = max(rows // steps, 2)
     samples = [{"timestamp": 1_700_000_000 + 30 * i, "entity": f"app:s{k}", "metric": "rps",
                 "value": 5.0 + (3.0 if k == 0 and i > steps - 20 else 0.0) + (i % 7) * 0.01}
                for i in range(steps) for k in range(series)]
@@ -220,6 +239,7 @@ def inline(repo: Path, workdir: Path, rows: int) -> dict[str, Any]:
     server = Server(repo, workdir, FAULTLINE_MAX_BODY_BYTES=str(len(body) + MiB),
                     FAULTLINE_MAX_METRIC_ROWS=str(rows + 1000), FAULTLINE_INSIGHT_TIMEOUT_S="1800")
     try:
+        idle = idle_probe(server.base)
         before = server.reset_peak()
         started = time.perf_counter()
         with HealthProbe(server.base) as probe:
@@ -241,7 +261,7 @@ def inline(repo: Path, workdir: Path, rows: int) -> dict[str, Any]:
         return {"scenario": "inline", "rows": steps * series, "body_mb": round(len(body) / 1e6, 1),
                 "answer_s": round(accepted_s, 1), "seconds": round(elapsed, 1), "outcome": status,
                 "error": error, "rss_before_mb": round(before / 1e6),
-                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary()}
+                "rss_peak_growth_mb": round((server.peak() - before) / 1e6, 1), **probe.summary(), **idle}
     finally:
         server.stop()
 

@@ -10,10 +10,11 @@ from ..exceptions import NotFoundError
 from .db import Database
 from .records import InsightListItem, InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
 
-COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
+COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, typeof(case_json) != 'null' AS has_case, "
            "result_json, error, attempts, created_at, started_at, finished_at")
-"""What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case_text()``)."""
-LIST_COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
+"""What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case_text()``).
+``typeof()`` tells whether there is one without reading it (SQLite loads a value in full for ``IS NOT NULL``)."""
+LIST_COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, typeof(case_json) != 'null' AS has_case, "
                 "json_extract(result_json, '$.candidates[0].entity') AS top_cause, "
                 "json_extract(result_json, '$.candidates[0].score') AS top_score, error, created_at, finished_at")
 """What a listing reads: no stored case, and of the result only its top candidate (SQLite's JSON1 picks it out)."""

@@ -7,6 +7,7 @@ when it needs more, while the server process itself stays small. Measured on the
 from __future__ import annotations
 
 import json
+import os
 import re
 import tracemalloc
 from collections.abc import Iterator
@@ -46,19 +47,23 @@ def inline_case(series: int, steps: int) -> dict[str, Any]:
 # -- 4. listings read only what they show ---------------------------------------------------------------------------
 
 def test_listing_reads_neither_stored_cases_nor_results(tmp_path: Path) -> None:
-    """At the store: listing rows that each hold an 8 MiB inline case and a 4 MiB result allocates kilobytes — the
-    top cause and score it shows are picked out of the result by SQLite."""
+    """At the store: listing rows that each hold a 32 MiB inline case and a 1 MiB result allocates kilobytes of
+    Python objects, and SQLite itself does not load the cases either (``case_json IS NOT NULL`` did: it reads the
+    value in full) — the process's peak RSS stays well under one case. The top cause and score it shows are picked
+    out of the result by SQLite (``json_extract`` parses one result at a time, in C)."""
     db = Database(tmp_path / "store.sqlite3").open()
     repo = InsightRepository(db)
     request = InsightRequest(symptom="app:a", at=parse_time("2026-11-20T11:00:00Z"))
     for i in range(3):
-        record = repo.create(request, source="api", inline_case=json.dumps({"blob": "x" * (8 * MiB)}))
+        record = repo.create(request, source="api", inline_case=json.dumps({"blob": "x" * (32 * MiB)}))
         repo.mark_running(record.id)
         repo.finish(record.id, {"candidates": [{"entity": f"app:cause-{i}", "score": 0.5 + i / 10}],
-                                "topology": {"attrs": "y" * (4 * MiB)}})
+                                "topology": {"attrs": "y" * MiB}})
+    repo.page(limit=50)  # warm SQLite's page cache and statement cache
     tracemalloc.start()
     try:
-        page = repo.page(limit=50)
+        with PeakGrowth(os.getpid()) as memory:
+            page = repo.page(limit=50)
         _, allocated_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -66,6 +71,7 @@ def test_listing_reads_neither_stored_cases_nor_results(tmp_path: Path) -> None:
     assert [(r.top_cause, r.top_score) for r in page] == [("app:cause-2", 0.7), ("app:cause-1", 0.6),
                                                           ("app:cause-0", 0.5)]
     assert allocated_peak < 1 * MiB, f"listing allocated {allocated_peak / MiB:.1f} MiB: it read cases or results"
+    assert memory.grown < 16 * MiB, f"listing grew the process by {memory.grown / MiB:.0f} MiB: SQLite read the cases"
     assert repo.inline_case_text(page[0].id).startswith('{"blob"')
     db.close()
 
