@@ -6,7 +6,7 @@
 | body is not JSON (``MalformedBody`` too) | 400 |
 | ``UnsupportedMediaType`` | 415 |
 | ``PayloadTooLarge`` (``OverMemoryBudget``, ``OverTimeBudget``) | 413 |
-| body does not match the schema (``RequestValidationError``, ``BodyInvalid``) | 422, each problem as ``field: message`` |
+| body does not match the schema (``RequestValidationError``, ``BodyInvalid``) | 422, problems as ``field: message`` |
 | unknown path, wrong method (Starlette's ``HTTPException``) | 404 / 405 |
 | ``CaseFormatError`` / ``RequestProblem`` / other user-facing pipeline errors | 422 |
 | ``NotFoundError`` | 404 |
@@ -96,7 +96,8 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=exc.status_code, content=error_body(detail), headers=exc.headers)
 
     handled = (AuthFailure, SignatureError, MalformedBody, BodyInvalid, UnsupportedMediaType, PayloadTooLarge,
-               NotFoundError, RequestProblem, NotConfiguredError, StorageError, MetricSourceError, *user_facing_errors())
+               NotFoundError, RequestProblem, NotConfiguredError, StorageError, MetricSourceError,
+               *user_facing_errors())
     for kind in handled:
         @app.exception_handler(kind)
         async def _known(request: Request, exc: Exception) -> JSONResponse:

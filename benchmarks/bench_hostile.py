@@ -255,7 +255,8 @@ def inline(repo: Path, workdir: Path, rows: int) -> dict[str, Any]:
                 "value": 5.0 + (3.0 if k == 0 and i > steps - 20 else 0.0) + (i % 7) * 0.01}
                for i in range(steps) for k in range(series)]
     case = {"topology": {"entities": [{"id": f"app:s{k}", "kind": "app"} for k in range(series)],
-                         "relations": [{"src": "app:s0", "kind": "CALLS", "dst": f"app:s{k}"} for k in range(1, series)]},
+                         "relations": [{"src": "app:s0", "kind": "CALLS", "dst": f"app:s{k}"}
+                                       for k in range(1, series)]},
             "metrics": samples, "incident": {"symptom": "app:s0", "at": 1_700_000_000 + 30 * (steps - 1),
                                              "lookback": "30d"}}
     body = json.dumps({"case": case}).encode()

@@ -52,7 +52,8 @@ def read_insight_body(payload: bytes, limits: CaseLimits, *, progress: Any = _no
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         if errors and errors[0].get("type") == "json_invalid":
-            raise MalformedBody(f"request body is not valid JSON: {str(errors[0].get('msg', '')).removeprefix('Invalid JSON: ')}") from None
+            why = str(errors[0].get("msg", "")).removeprefix("Invalid JSON: ")
+            raise MalformedBody(f"request body is not valid JSON: {why}") from None
         raise BodyInvalid(validation_problems(errors)) from None
     if body.case is None:
         return body

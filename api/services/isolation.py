@@ -182,8 +182,8 @@ def _exception(failure: Failure) -> ApiError:
 def _died(process: Any, memory_bytes: int, what: str) -> ApiError:
     process.join(timeout=5)
     if process.exitcode == -signal.SIGKILL:  # the kernel's OOM killer, most likely
-        return OverMemoryBudget(f"the worker reading the inline case was killed while trying to {what} "
-                                f"(out of memory?); FAULTLINE_INLINE_CASE_MEMORY_BYTES is {memory_bytes / 2 ** 20:.0f} MiB")
+        return OverMemoryBudget(f"the worker reading the inline case was killed while trying to {what} (out of "
+                                f"memory?); FAULTLINE_INLINE_CASE_MEMORY_BYTES is {memory_bytes / 2 ** 20:.0f} MiB")
     return ApiError(f"the worker process for the inline case ended unexpectedly (exit code {process.exitcode})")
 
 

@@ -7,6 +7,6 @@ from .outbox import Outbox
 from .records import IncidentRecord, InsightListItem, InsightRecord, InsightRequest, OutboxItem, new_id, now_utc
 
 __all__ = [
-    "Database", "IncidentRecord", "IncidentRepository", "InsightListItem", "InsightRecord", "InsightRepository", "InsightRequest",
-    "Outbox", "OutboxItem", "WebhookReceipts", "new_id", "now_utc",
+    "Database", "IncidentRecord", "IncidentRepository", "InsightListItem", "InsightRecord", "InsightRepository",
+    "InsightRequest", "Outbox", "OutboxItem", "WebhookReceipts", "new_id", "now_utc",
 ]

@@ -39,7 +39,8 @@ def inline_case(series: int, steps: int) -> dict[str, Any]:
                         "value": 1.0 + (2.0 if i >= steps - 20 else 0.0) + 0.01 * (i % 3)})
         metrics.append({"timestamp": t, "entity": "vectordb:qdrant", "metric": "query_latency_p95_s",
                         "value": 0.1 + (0.5 if i >= steps - 22 else 0.0) + 0.001 * (i % 5)})
-        metrics += [{"timestamp": t, "entity": f"app:x{k}", "metric": "rps", "value": 5.0 + i % 7} for k in range(series)]
+        metrics += [{"timestamp": t, "entity": f"app:x{k}", "metric": "rps", "value": 5.0 + i % 7}
+                    for k in range(series)]
     return {"topology": {"entities": entities, "relations": relations}, "metrics": metrics,
             "incident": {"symptom": "app:chat", "at": 1_700_000_000 + 30 * (steps - 1), "lookback": "60m"}}
 
@@ -114,7 +115,7 @@ def test_parallel_listings_do_not_read_stored_cases(start_faultline: Any) -> Non
     grown = memory.grown
     assert all(p.status_code == 200 and len(p.json()["items"]) == 3 for p in pages)
     assert pages[0].json()["items"][0]["top_cause"] == "vectordb:qdrant"
-    assert grown < len(body) // 2, f"ten listings grew the server by {grown / MiB:.1f} MiB (a case is {len(body) / MiB:.1f})"
+    assert grown < len(body) // 2, f"ten listings grew the server by {grown / MiB:.1f} MiB (a case: {len(body) / MiB:.1f})"
 
 
 # -- 6. big inline cases: off the event loop, under a memory budget -------------------------------------------------

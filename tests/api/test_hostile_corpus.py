@@ -206,7 +206,7 @@ def test_no_body_gets_a_server_error(server: Any, route: str) -> None:
         statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
     assert not failures, f"{len(failures)} of {sum(statuses.values())} failed:\n" + "\n".join(failures[:30])
     assert sum(statuses.values()) > 100
-    assert any(200 <= s < 300 for s in statuses), f"nothing was ever accepted: the corpus tests only refusals {statuses}"
+    assert any(200 <= s < 300 for s in statuses), f"nothing was accepted: the corpus tests only refusals {statuses}"
     assert "Traceback" not in server.log(), server.log()[-3000:]
 
 
@@ -261,7 +261,8 @@ def test_no_query_path_or_header_gets_a_server_error(server: Any) -> None:
             for params in variants:
                 check(client.get(path, params=params, headers=auth), f"{path} {params!r}")
         for raw in ("/v1/insights/%ff", "/v1/insights/%00", "/v1/insights/" + "a" * 10_000, "/v1/insights/..%2f..%2f",
-                    "/v1/incidents/%c0%af", "/v1/topology?around=%ff%fe", "/v1/insights?limit=%ff", "/%ff", "/static/%ff",
+                    "/v1/incidents/%c0%af", "/v1/topology?around=%ff%fe", "/v1/insights?limit=%ff", "/%ff",
+                    "/static/%ff",
                     "/static/..%2f..%2fsettings.py", "/v1/insights?cursor=%C2%B2&cursor=1"):
             check(client.get(raw, headers=auth), raw)
         insights = client.post("/v1/insights", json={"symptom": SYMPTOM}, headers=auth)

@@ -87,7 +87,8 @@ def _chunk(data: bytes) -> bytes:
 
 # -- 1. DNS rebinding: the Host header ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:8080", "localhost.attacker.example",
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:8080",
+                                  "localhost.attacker.example",
                                   "127.0.0.1.nip.io", "faultline.example.com.attacker.example", "ops.example", "evil"])
 def test_foreign_host_names_get_421_in_token_less_mode(faultline: Any, host: str) -> None:
     """Token-less loopback mode, where a rebinding page would otherwise read and write everything."""
