@@ -1,6 +1,7 @@
 """The FastAPI application. ``create_app()`` is the only way to build it (no module-level app, no settings read at
 import time); it wires the routers — insights, incidents, topology, Alertmanager and PagerDuty webhooks, health and
-metrics — the console's static files, the error mapping, and the start/stop of the runner and outbox worker.
+metrics — the console's static files, the error mapping, the ASGI guards every request passes first
+(``api/middleware``), and the start/stop of the runner and outbox worker.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import errors_http
-from .body_limit import BodyLimitMiddleware
+from . import errors_http, middleware
 from .routers import alerts, console, health, incidents, insights, topology, traces, webhooks
 from .services.backend import backend_from_settings
 from .services.container import BackendFactory, build_services, start_services, stop_services
@@ -59,5 +59,6 @@ def create_app(
     for module in (insights, incidents, topology, traces, alerts, webhooks, health, console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.max_body_bytes)  # no CORS middleware: CORS stays off
+    middleware.install(app, resolved)  # Host check, token check before the body, body guard, security headers
+    # no CORS middleware: CORS stays off
     return app

@@ -52,6 +52,16 @@ def match_token(presented: str, tokens: tuple[ApiToken, ...]) -> ApiToken | None
     return found
 
 
+def identify(settings: Settings, authorization: str | None) -> Principal | None:
+    """The caller behind ``authorization``, or ``None`` (no token, or not a known one) — never a failure: for public
+    pages that only show more to a known caller (``/healthz``). With auth off every caller is ``ANONYMOUS``."""
+    if not settings.auth_required:
+        return ANONYMOUS
+    presented = bearer_token(authorization)
+    token = match_token(presented, settings.api_tokens) if presented is not None else None
+    return Principal(token.name, token.scopes) if token is not None else None
+
+
 def authenticate(settings: Settings, authorization: str | None, scope: Scope) -> Principal:
     if not settings.auth_required:
         return ANONYMOUS

@@ -1,10 +1,13 @@
-"""One place that turns errors into HTTP answers: ``{"detail": "<one clear sentence>"}`` and the right status.
+"""One place that turns errors into HTTP answers: ``ErrorBody`` (``{"detail": "<one clear sentence>", "problems":
+[...]}``, ``api/schemas/errors.py``) and the right status. The ASGI middleware answers in the same shape.
 
 | error | status |
 |---|---|
 | body is not JSON (``MalformedBody`` too) | 400 |
-| ``PayloadTooLarge`` | 413 |
-| body does not match the schema (``RequestValidationError``) | 422, with each problem as ``field: message`` |
+| ``UnsupportedMediaType`` | 415 |
+| ``PayloadTooLarge`` (``OverMemoryBudget``, ``OverTimeBudget``) | 413 |
+| body does not match the schema (``RequestValidationError``, ``BodyInvalid``) | 422, problems as ``field: message`` |
+| unknown path, wrong method (Starlette's ``HTTPException``) | 404 / 405 |
 | ``CaseFormatError`` / ``RequestProblem`` / other user-facing pipeline errors | 422 |
 | ``NotFoundError`` | 404 |
 | ``UnknownEntityError`` | 404 on ``/v1/topology``, 422 when it is a field of a request body |
@@ -22,6 +25,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detectors.exceptions import MetricSourceError
 from topology.exceptions import CaseFormatError, StoreUnavailableError, UnknownEntityError
@@ -29,6 +33,7 @@ from topology.exceptions import CaseFormatError, StoreUnavailableError, UnknownE
 from .auth import AuthFailure
 from .errors import user_facing_errors
 from .exceptions import (
+    BodyInvalid,
     MalformedBody,
     NotConfiguredError,
     NotFoundError,
@@ -36,20 +41,16 @@ from .exceptions import (
     RequestProblem,
     SignatureError,
     StorageError,
+    UnsupportedMediaType,
 )
+from .middleware.headers import HEADERS
+from .schemas.errors import error_body, validation_problems
 
 log = logging.getLogger(__name__)
 
 
 def _problem_list(exc: RequestValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors()[:20]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        message = str(err.get("msg", "invalid value"))
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        problems.append(f"{'.'.join(loc) or '(body)'}: {message}")
-    return problems
+    return validation_problems(list(exc.errors()))
 
 
 def status_for(exc: Exception) -> int:
@@ -59,6 +60,10 @@ def status_for(exc: Exception) -> int:
         return 400 if exc.missing else 403
     if isinstance(exc, MalformedBody):
         return 400
+    if isinstance(exc, BodyInvalid):
+        return 422
+    if isinstance(exc, UnsupportedMediaType):
+        return 415
     if isinstance(exc, PayloadTooLarge):
         return 413
     if isinstance(exc, NotFoundError):
@@ -80,13 +85,19 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if errors and errors[0].get("type") == "json_invalid":
             ctx = errors[0].get("ctx") or {}
-            return JSONResponse(status_code=400, content={
-                "detail": f"request body is not valid JSON: {ctx.get('error', 'parse error')}"})
+            return JSONResponse(status_code=400, content=error_body(
+                f"request body is not valid JSON: {ctx.get('error', 'parse error')}"))
         problems = _problem_list(exc)
-        return JSONResponse(status_code=422, content={"detail": "; ".join(problems), "problems": problems})
+        return JSONResponse(status_code=422, content=error_body("; ".join(problems), problems))
 
-    handled = (AuthFailure, SignatureError, MalformedBody, PayloadTooLarge, NotFoundError, RequestProblem, NotConfiguredError, StorageError,
-               MetricSourceError, *user_facing_errors())
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(status_code=exc.status_code, content=error_body(detail), headers=exc.headers)
+
+    handled = (AuthFailure, SignatureError, MalformedBody, BodyInvalid, UnsupportedMediaType, PayloadTooLarge,
+               NotFoundError, RequestProblem, NotConfiguredError, StorageError, MetricSourceError,
+               *user_facing_errors())
     for kind in handled:
         @app.exception_handler(kind)
         async def _known(request: Request, exc: Exception) -> JSONResponse:
@@ -94,9 +105,12 @@ def install(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             if status >= 500:
                 log.warning("%s %s -> %d: %s", request.method, request.url.path, status, exc)
-            return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers)
+            problems = exc.problems if isinstance(exc, BodyInvalid) else ()
+            return JSONResponse(status_code=status, content=error_body(str(exc), problems), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # answered by Starlette's outermost layer, outside the security-headers middleware: add them here
         log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
+        return JSONResponse(status_code=500, content=error_body("internal error"),
+                            headers={name.decode(): value.decode() for name, value in HEADERS})

@@ -7,7 +7,11 @@
     ├── NotFoundError                 an insight / incident / entity id that does not exist      -> 404
     ├── RequestProblem                a request that is well-formed JSON but cannot be served    -> 422
     ├── MalformedBody                 a body that is not JSON at all                              -> 400
+    ├── BodyInvalid                   a JSON body that does not match the endpoint's schema        -> 422
+    ├── UnsupportedMediaType          a body that is not declared as JSON                         -> 415
     ├── PayloadTooLarge               a body over the endpoint's size limit                       -> 413
+    │   ├── OverMemoryBudget          an inline case needing more memory than its budget          -> 413
+    │   └── OverTimeBudget            an inline case not read (or analysed) in the time allowed   -> 413
     ├── SignatureError                a webhook whose signature header is missing or wrong       -> 400 / 403
     ├── NotConfiguredError            a feature used without its settings (no PagerDuty secret)  -> 503
     │   └── DataSourceUnavailable     the configured data source cannot be reached (yet)         -> 503
@@ -46,8 +50,34 @@ class MalformedBody(ApiError):
     """A request body that cannot be parsed at all."""
 
 
+class BodyInvalid(ApiError):
+    """A JSON body that does not match the schema; ``problems`` lists each invalid field as ``field: message``.
+
+    Raised where a route validates its body itself (off the event loop, or in a worker process): it must cross a
+    process boundary, so it pickles as its problem list."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems) or "request body does not match the schema")
+
+    def __reduce__(self) -> tuple[type, tuple[list[str]]]:
+        return (type(self), (self.problems,))
+
+
+class UnsupportedMediaType(ApiError):
+    """A body sent with a content type the endpoint does not read (only JSON is)."""
+
+
 class PayloadTooLarge(ApiError):
     """A request body larger than the endpoint accepts."""
+
+
+class OverMemoryBudget(PayloadTooLarge):
+    """A worker reading or analysing an inline case passed ``FAULTLINE_INLINE_CASE_MEMORY_BYTES`` and was stopped."""
+
+
+class OverTimeBudget(PayloadTooLarge):
+    """A worker reading or analysing an inline case did not finish in the time allowed and was stopped."""
 
 
 class SignatureError(ApiError):

@@ -18,6 +18,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -123,12 +124,23 @@ class Settings(BaseSettings):
     # -- hostile input ------------------------------------------------------------------------------------------------
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request bodies above this get 413")
     max_metric_rows: int = Field(default=10_000_000, ge=1, description="samples one case (file or inline) may hold")
+    max_json_depth: int = Field(default=128, ge=8, le=190, description="request bodies nesting deeper get 400, "
+                                "before any parser runs (190: below every recursive parser's own limit)")
+    body_idle_timeout_s: float = Field(default=10.0, gt=0, description="an upload silent this long gets 408")
+    body_timeout_s: float = Field(default=120.0, gt=0, description="an upload still unfinished after this gets 408")
+    max_alerts_per_incident: int = Field(default=1000, ge=1, description="alerts one incident keeps; later new "
+                                         "ones are counted in its details.dropped_alerts, not stored")
+    inline_case_memory_bytes: int = Field(default=2 * 1024 ** 3, ge=64 * 1024 ** 2, description="most memory (RSS) "
+                                          "the worker process reading or analysing one big inline case may use")
 
     # -- access -----------------------------------------------------------------------------------------------------
     auth: Literal["auto", "on", "off"] = Field(
         default="auto", description="auto: tokens required unless bound to loopback with no tokens configured"
     )
     api_tokens: tuple[ApiToken, ...] = ()
+    allowed_hosts: tuple[str, ...] = Field(default=(), description=(
+        "Host names (besides loopback names, IP addresses and public_url's host) requests may be addressed to; "
+        "'*.example.com' matches sub-domains; '*' turns the check off (refused in token-less mode)"))
 
     # -- Alertmanager -----------------------------------------------------------------------------------------------
     alert_entity_rules: tuple[str, ...] = DEFAULT_ALERT_ENTITY_RULES
@@ -163,6 +175,9 @@ class Settings(BaseSettings):
                 f"API tokens are required when listening on {self.host!r} (not loopback) or with auth=on: "
                 "set FAULTLINE_API_TOKENS, or bind to 127.0.0.1 for the token-less demo mode"
             )
+        if "*" in self.allowed_hosts and not self.auth_required:
+            raise ValueError("allowed_hosts '*' would let any web page reach the token-less API through DNS "
+                             "rebinding: name the hosts, or configure API tokens")
         names = [t.name for t in self.api_tokens]
         if len(set(names)) != len(names):
             raise ValueError("API token names must be unique")
@@ -204,6 +219,13 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def public_host(self) -> str | None:
+        """The host name of ``public_url`` (what browsers put in ``Host`` when they reach faultline through it)."""
+        if not self.public_url:
+            return None
+        return urlsplit(self.public_url).hostname
 
     def case_limits(self) -> CaseLimits:
         """Bounds for every case faultline reads (the case directory, inline cases in requests)."""

@@ -189,9 +189,10 @@ def parse_topology(document: Any, file: str = "topology.json") -> tuple[list[Ent
     kinds = {k.value for k in RelationKind}
     for index, raw in enumerate(raw_relations):
         where = f"relations[{index}]"
-        if isinstance(raw, dict) and raw.get("kind") not in kinds:
-            raise CaseFormatError(
-                file, f"unknown relation kind {raw.get('kind')!r} (known: {', '.join(sorted(kinds))})", where=f"{where}.kind"
+        if isinstance(raw, dict) and (not isinstance(raw.get("kind"), str) or raw.get("kind") not in kinds):
+            raise CaseFormatError(  # a list or object here is unhashable: the type check comes first
+                file, f"unknown relation kind {repr(raw.get('kind'))[:60]} (known: {', '.join(sorted(kinds))})",
+                where=f"{where}.kind"
             )
         relation = parse_item(Relation, raw, file, where)
         for end in ("src", "dst"):

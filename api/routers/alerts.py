@@ -27,6 +27,8 @@ async def alertmanager_webhook(
 ) -> AlertmanagerResult:
     outcome = await asyncio.to_thread(take_alertmanager, services, payload)
     services.telemetry.webhooks.labels(source="alertmanager", outcome="insight" if outcome.new_insight else "recorded").inc()
+    if outcome.dropped_alerts:
+        services.telemetry.alerts_dropped.inc(outcome.dropped_alerts)
     if outcome.new_insight and outcome.insight is not None:
         for started in outcome.insights or (outcome.insight,):
             services.runner.submit(started.id)
@@ -37,5 +39,5 @@ async def alertmanager_webhook(
         incident_id=outcome.incident.id, status=payload.status, created=outcome.created,
         insight_id=outcome.insight.id if outcome.insight else None,
         insight_ids=[i.id for i in outcome.insights], symptom=outcome.incident.symptom,
-        message=outcome.message,
+        message=outcome.message, dropped_alerts=outcome.dropped_alerts,
     )

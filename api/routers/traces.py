@@ -22,13 +22,12 @@ from topology.exceptions import TraceFormatError
 from topology.genai import SpanDirectory, calls_from_spans
 from topology.otlp import parse_otlp_json
 
-from ..body_limit import read_body
 from ..deps import ServicesDep, WriteAccess
 from ..exceptions import MalformedBody, RequestProblem
+from ..schemas.errors import json_error
 
 router = APIRouter(prefix="/v1", tags=["traces"])
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 _INGEST = threading.Lock()  # the span directory and the graph store are written by one request at a time
 
 
@@ -78,11 +77,11 @@ async def export_traces(request: Request, services: ServicesDep, _: WriteAccess)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return JSONResponse(status_code=415, content={"detail": "only OTLP/HTTP JSON (application/json) is accepted"})
-    body = await read_body(request, MAX_BODY_BYTES)
+    body = await request.body()  # capped and depth-checked by api.middleware.body while it streamed in
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedBody(f"request body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300+ digit ints
+        raise MalformedBody(f"request body is not valid JSON: {json_error(exc)}") from None
     if not isinstance(document, dict):
         raise RequestProblem("not an OTLP trace export request: top level must be an object")
     try:

@@ -10,42 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..body_limit import read_body
 from ..deps import ServicesDep
 from ..exceptions import MalformedBody, NotConfiguredError, RequestProblem
+from ..schemas.errors import json_error
+from ..schemas.openapi import json_body
 from ..schemas.pagerduty import PagerDutyResult, PagerDutyWebhook
 from ..services import signatures
 from ..services.intake import take_pagerduty
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-MAX_BODY_BYTES = 256 * 1024  # PagerDuty drops webhooks over 256 KB; anything larger is not from it
-
-
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with every ``$ref`` replaced by its definition.
-
-    Why: the body is read raw (the signature covers the bytes), so FastAPI never registers the model's sub-models in
-    ``components``; refs into ``components`` would dangle and clients and fuzzers could not resolve the schema.
-    """
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    return resolve(schema)
 
 
 def _problem(exc: ValidationError) -> str:
@@ -58,13 +35,12 @@ def _problem(exc: ValidationError) -> str:
     400: {"description": "signature header missing, or body not JSON"}, 403: {"description": "bad signature"},
     413: {"description": "body too large"}, 422: {"description": "not a V3 webhook payload"},
     503: {"description": "no signing secret configured"}},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _inline_schema(PagerDutyWebhook)}}}})
+    openapi_extra=json_body(PagerDutyWebhook))
 async def pagerduty_webhook(request: Request, services: ServicesDep, response: Response) -> PagerDutyResult:
     secrets = services.settings.pagerduty_secrets()
     if not secrets:
         raise NotConfiguredError("PagerDuty webhooks are not configured: set FAULTLINE_PAGERDUTY_WEBHOOK_SECRET")
-    body = await read_body(request, MAX_BODY_BYTES)
+    body = await request.body()  # capped at 256 KiB and depth-checked by api.middleware.body while it streamed in
     try:
         signatures.verify(body, request.headers.get(signatures.HEADER), secrets)
     except signatures.SignatureError:
@@ -72,8 +48,8 @@ async def pagerduty_webhook(request: Request, services: ServicesDep, response: R
         raise
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedBody(f"request body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300+ digit ints
+        raise MalformedBody(f"request body is not valid JSON: {json_error(exc)}") from None
     try:
         payload = PagerDutyWebhook.model_validate(document)
     except ValidationError as exc:

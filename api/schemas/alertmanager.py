@@ -58,3 +58,5 @@ class AlertmanagerResult(BaseModel):
                                                            "entity its alerts name that had none yet")
     symptom: str | None
     message: str
+    dropped_alerts: int = Field(default=0, description="alerts of this delivery not stored: the incident already "
+                                "held FAULTLINE_MAX_ALERTS_PER_INCIDENT (its details.dropped_alerts counts them all)")

@@ -151,7 +151,7 @@ class InsightPage(BaseModel):
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:  # "²".isdigit() is True, int("²") fails
         raise ValueError("cursor must be the next_cursor of a previous page")
     return int(cursor)
 

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from correlators.case_files import case_from_documents
-
 from ..schemas.insights import console_link
 from ..settings import Settings
 from ..storage import (IncidentRepository, InsightRecord, InsightRepository, Outbox, SqlDatabase, WebhookReceipts,
                        database_for)
 from .analysis import json_safe, run_insight
-from .backend import AnalysisBackend, CaseBackend, backend_from_settings
+from .backend import AnalysisBackend, backend_from_settings
+from .isolated_jobs import analyse_inline_case
+from .isolation import run_isolated, warm_up
 from .notes import failure_note, insight_note
 from .outbox_worker import PAGERDUTY_NOTE, OutboxWorker
 from .pagerduty_client import NoteSender, PagerDutyNotes
@@ -52,6 +52,8 @@ class Services:
     narrate: Callable[..., Any] | None = None
     backend_factory: BackendFactory | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    intake_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    """Big ``POST /v1/insights`` bodies read at once (each in a worker process under the memory budget)."""
     _backend_lock: threading.Lock = field(default_factory=threading.Lock)
     _backend_tried_at: float = 0.0
     _metrics_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,14 +151,15 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
 
     def analyse(record: InsightRecord, on_stage: Callable[[str], None]) -> dict[str, Any]:
         on_stage("loading data")
-        inline = services.insights.inline_case(record.id) if record.has_inline_case else None
-        if inline is not None:
-            case = case_from_documents(inline["topology"], inline["metrics"], inline["incident"],
-                                       inline.get("changes"), inline.get("events"), name="inline",
-                                       limits=settings.case_limits())
-            backend: AnalysisBackend = CaseBackend(case, name="case:inline")
-        else:
-            backend = services.require_backend()
+        inline = services.insights.inline_case_text(record.id) if record.has_inline_case else None
+        if inline is not None:  # in a worker process, under the memory budget (isolation.py says why)
+            payload = inline.encode("utf-8")
+            del inline
+            return run_isolated(analyse_inline_case, payload, record.request, settings.hops,
+                                services.narrate is not None, settings.case_limits(),
+                                memory_bytes=settings.inline_case_memory_bytes, timeout_s=settings.insight_timeout_s,
+                                what="analyse it", on_progress=on_stage)
+        backend = services.require_backend()
         kwargs: dict[str, Any] = {"hops": settings.hops, "on_stage": on_stage}
         if services.narrate is not None:
             kwargs["narrate"] = services.narrate
@@ -204,6 +207,8 @@ def build_services(settings: Settings, *, sender: NoteSender | None = None) -> S
 async def start_services(services: Services, backend_factory: BackendFactory = backend_from_settings) -> None:
     """Load the data source (off the event loop), seed the case's own incident, start the runner and outbox."""
     services.backend_factory = backend_factory
+    services.intake_slots = asyncio.Semaphore(services.settings.max_concurrent_insights)
+    asyncio.get_running_loop().run_in_executor(None, warm_up)  # the fork server imports for seconds: not on a request
     await asyncio.to_thread(services.load_backend)
     if services.backend is not None:
         await asyncio.to_thread(seed_default_incident, services)

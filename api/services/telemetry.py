@@ -24,6 +24,8 @@ class Telemetry:
                                 ["source", "outcome"], registry=self.registry)
         self.notes = Counter("faultline_outbox_deliveries", "Outbox delivery attempts, by kind and outcome",
                              ["kind", "outcome"], registry=self.registry)
+        self.alerts_dropped = Counter("faultline_alerts_dropped", "Alertmanager alerts not stored: their incident "
+                                      "already held FAULTLINE_MAX_ALERTS_PER_INCIDENT", registry=self.registry)
         self.queued = Gauge("faultline_insights_queued", "Insights accepted and waiting for a worker",
                             registry=self.registry)
         self.outbox_pending = Gauge("faultline_outbox_pending", "Outbox messages not yet delivered",

@@ -11,9 +11,10 @@ from .incidents import IncidentRepository, WebhookReceipts
 from .insights import InsightRepository
 from .outbox import Outbox
 from .postgres import PostgresDatabase
-from .records import IncidentRecord, InsightRecord, InsightRequest, OutboxItem, new_id, now_utc
+from .records import IncidentRecord, InsightListItem, InsightRecord, InsightRequest, OutboxItem, new_id, now_utc
 
 __all__ = [
-    "Database", "IncidentRecord", "IncidentRepository", "InsightRecord", "InsightRepository", "InsightRequest",
-    "Outbox", "OutboxItem", "PostgresDatabase", "SqlDatabase", "WebhookReceipts", "database_for", "new_id", "now_utc",
+    "Database", "IncidentRecord", "IncidentRepository", "InsightListItem", "InsightRecord", "InsightRepository",
+    "InsightRequest", "Outbox", "OutboxItem", "PostgresDatabase", "SqlDatabase", "WebhookReceipts", "database_for",
+    "new_id", "now_utc",
 ]

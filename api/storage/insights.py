@@ -13,12 +13,32 @@ import time
 from typing import Any
 
 from ..exceptions import NotFoundError
-from .base import Row, SqlDatabase
-from .records import InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
+from .base import Dialect, Row, SqlDatabase
+from .records import InsightListItem, InsightRecord, InsightRequest, dumps, new_id, now_utc, ts
 
-COLUMNS = ("seq, id, incident_id, source, status, stage, request_json, (case_json IS NOT NULL) AS has_case, "
-           "result_json, error, attempts, created_at, started_at, finished_at")
-"""What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case()``)."""
+_HAS_CASE = {
+    # SQLite loads a value in full for ``IS NOT NULL``; ``typeof()`` answers from the record header
+    "sqlite": "typeof(case_json) != 'null' AS has_case",
+    "postgresql": "(case_json IS NOT NULL) AS has_case",  # the null bitmap: the value is not read
+}
+_TOP = {
+    "sqlite": "json_extract(result_json, '$.candidates[0].entity') AS top_cause, "
+              "json_extract(result_json, '$.candidates[0].score') AS top_score",
+    "postgresql": "(result_json::json -> 'candidates' -> 0 ->> 'entity') AS top_cause, "
+                  "(result_json::json -> 'candidates' -> 0 ->> 'score') AS top_score",
+}
+
+
+def record_columns(dialect: Dialect) -> str:
+    """What a record is read from: everything but the stored inline case (possibly megabytes; ``inline_case_text()``)."""
+    return (f"seq, id, incident_id, source, status, stage, request_json, {_HAS_CASE[dialect]}, "
+            "result_json, error, attempts, created_at, started_at, finished_at")
+
+
+def list_columns(dialect: Dialect) -> str:
+    """What a listing reads: no stored case, and of the result only its top candidate."""
+    return (f"seq, id, incident_id, source, status, stage, request_json, {_HAS_CASE[dialect]}, {_TOP[dialect]}, "
+            "error, created_at, finished_at")
 
 
 def _record(row: Row) -> InsightRecord:
@@ -32,6 +52,16 @@ def _record(row: Row) -> InsightRecord:
     )
 
 
+def _list_item(row: Row) -> InsightListItem:
+    return InsightListItem(
+        id=row["id"], seq=row["seq"], incident_id=row["incident_id"], source=row["source"], status=row["status"],
+        stage=row["stage"], request=InsightRequest.model_validate_json(row["request_json"]),
+        has_inline_case=bool(row["has_case"]), top_cause=row["top_cause"],
+        top_score=float(row["top_score"]) if row["top_score"] is not None else None, error=row["error"],
+        created_at=row["created_at"], finished_at=row["finished_at"],
+    )
+
+
 class InsightRepository:
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
@@ -42,15 +72,16 @@ class InsightRepository:
         *,
         source: str,
         incident_id: str | None = None,
-        inline_case: dict[str, Any] | None = None,
+        inline_case: dict[str, Any] | str | None = None,
     ) -> InsightRecord:
+        """Queue an insight; ``inline_case`` is the case to analyse, as documents or already as JSON text."""
         ident = new_id("ins")
+        case_json = dumps(inline_case) if isinstance(inline_case, dict) else inline_case
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO insights(id, incident_id, source, status, stage, request_json, case_json, created_at)"
                 " VALUES (?, ?, ?, 'queued', 'queued', ?, ?, ?)",
-                (ident, incident_id, source, request.model_dump_json(), dumps(inline_case) if inline_case else None,
-                 ts(now_utc())),
+                (ident, incident_id, source, request.model_dump_json(), case_json or None, ts(now_utc())),
             )
             if incident_id is not None:
                 conn.execute("UPDATE incidents SET latest_insight=?, updated_at=? WHERE id=?",
@@ -58,7 +89,7 @@ class InsightRepository:
         return self.get(ident)
 
     def get(self, ident: str) -> InsightRecord:
-        rows = self.db.query(f"SELECT {COLUMNS} FROM insights WHERE id=?", (ident,))
+        rows = self.db.query(f"SELECT {record_columns(self.db.dialect)} FROM insights WHERE id=?", (ident,))
         if not rows:
             raise NotFoundError("insight", ident)
         return _record(rows[0])
@@ -69,12 +100,19 @@ class InsightRepository:
             raise NotFoundError("insight", ident)
         return json.loads(rows[0]["case_json"]) if rows[0]["case_json"] else None
 
+    def inline_case_text(self, ident: str) -> str | None:
+        """The stored inline case as JSON text, unparsed (it is parsed in the worker process that analyses it)."""
+        rows = self.db.query("SELECT case_json FROM insights WHERE id=?", (ident,))
+        if not rows:
+            raise NotFoundError("insight", ident)
+        return rows[0]["case_json"]
+
     def page(self, *, limit: int, before_seq: int | None = None, incident_id: str | None = None,
-             status: str | None = None) -> list[InsightRecord]:
+             status: str | None = None) -> list[InsightListItem]:
         """Newest first; ``before_seq`` is the cursor of the previous page."""
-        rows = self.db.newest_first("insights", COLUMNS, limit=limit, before_seq=before_seq,
+        rows = self.db.newest_first("insights", list_columns(self.db.dialect), limit=limit, before_seq=before_seq,
                                     incident_id=incident_id, status=status)
-        return [_record(r) for r in rows]
+        return [_list_item(r) for r in rows]
 
     def unfinished(self) -> list[str]:
         """Insights accepted but not finished (queued, or running when the process died), oldest first."""

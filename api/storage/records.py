@@ -65,6 +65,27 @@ class InsightRecord(BaseModel):
     finished_at: UtcDatetime | None
 
 
+class InsightListItem(BaseModel):
+    """One row of an insight listing: what the list shows, read without the stored case or the result document
+    (either may be megabytes; a page of 200 read them all)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    seq: int
+    incident_id: str | None
+    source: str
+    status: InsightStatus
+    stage: str
+    request: InsightRequest
+    has_inline_case: bool
+    top_cause: str | None
+    top_score: float | None
+    error: str | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
+
+
 class IncidentRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 

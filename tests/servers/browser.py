@@ -30,6 +30,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # a name that resolves to loopback, as an attacker's would after DNS rebinding (tests/api/test_dns_rebinding.py)
+    "--host-resolver-rules=MAP rebind.attacker.example 127.0.0.1",
 ]
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
 
