@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Union
@@ -67,6 +67,11 @@ class Span(BaseModel):
         return str(value) if value else None
 
     @property
+    def entity(self) -> str | None:
+        """The entity its resource names (``resource_entity``)."""
+        return resource_entity(self.resource)
+
+    @property
     def duration_s(self) -> float:
         return (self.end_ns - self.start_ns) / 1e9
 
@@ -94,6 +99,31 @@ class ParsedTraces(BaseModel):
 
     spans: tuple[Span, ...]
     problems: tuple[SourceProblem, ...] = ()
+
+
+def resource_entity(resource: Mapping[str, Any], known: Container[str] | None = None) -> str | None:
+    """The entity a resource's attributes name (``CASE_FORMAT.md``).
+
+    ``faultline.entity`` names it outright and wins. Otherwise ``k8s.namespace.name`` + ``k8s.pod.name`` give
+    ``pod:<ns>/<pod>`` and ``service.name`` gives ``app:<name>``; with both, the pod is preferred (logs and spans are
+    emitted by a pod), unless ``known`` (the topology's entity ids) holds the app and not the pod — a case whose
+    topology stops at services still gets its telemetry on the service.
+    """
+    explicit = resource.get("faultline.entity")
+    if isinstance(explicit, str) and explicit.strip():
+        return explicit.strip()
+    candidates = []
+    namespace, pod = resource.get("k8s.namespace.name"), resource.get("k8s.pod.name")
+    if isinstance(namespace, str) and isinstance(pod, str) and namespace and pod:
+        candidates.append(f"pod:{namespace}/{pod}")
+    service = resource.get("service.name")
+    if isinstance(service, str) and service:
+        candidates.append(f"app:{service}")
+    if known is not None:
+        for candidate in candidates:
+            if candidate in known:
+                return candidate
+    return candidates[0] if candidates else None
 
 
 def _field(obj: Mapping[str, Any], camel: str) -> Any:
@@ -192,11 +222,12 @@ def _span(raw: Mapping[str, Any], resource: dict[str, Any], scope: str) -> Span:
     if end < start:
         raise ValueError(f"ends before it starts ({end} < {start})")
     events = tuple(
-        SpanEvent(name=str(e.get("name", "")), time_ns=_nanos(_field(e, "timeUnixNano"), "event timeUnixNano"),
+        SpanEvent.model_construct(name=str(e.get("name", "")), time_ns=_nanos(_field(e, "timeUnixNano"), "event timeUnixNano"),
                   attributes=attributes(e.get("attributes")))
         for e in raw_events
     )
-    return Span(
+    # model_construct: every value was checked and typed above (validation would double the cost of a span)
+    return Span.model_construct(
         trace_id=_hex_id(_field(raw, "traceId"), 32, "traceId"),
         span_id=_hex_id(_field(raw, "spanId"), 16, "spanId"),
         parent_span_id=_hex_id(parent, 16, "parentSpanId") if parent else None,
@@ -211,6 +242,8 @@ def _span(raw: Mapping[str, Any], resource: dict[str, Any], scope: str) -> Span:
 
 def _iter_spans(document: Mapping[str, Any], source: str, problems: list[SourceProblem]) -> Iterator[Span]:
     resource_spans = _field(document, "resourceSpans")
+    if resource_spans is None and not document:
+        return  # ``{}``: an empty export request, which the OTLP spec says to accept
     if not isinstance(resource_spans, list):
         raise TraceFormatError(f"{source}: not an OTLP trace document (no resourceSpans list)")
 
@@ -226,7 +259,7 @@ def _iter_spans(document: Mapping[str, Any], source: str, problems: list[SourceP
             if not isinstance(raw_resource, Mapping):
                 raise ValueError("resource is not an object")
             resource = attributes(raw_resource.get("attributes"))
-        except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error) as exc:
+        except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error, RecursionError) as exc:
             skip(f"resourceSpans[{r}]", f"bad resource: {exc}")
             continue
         scopes = _field(block, "scopeSpans") or _field(block, "instrumentationLibrarySpans") or []
@@ -247,7 +280,7 @@ def _iter_spans(document: Mapping[str, Any], source: str, problems: list[SourceP
             for i, raw in enumerate(raw_spans):
                 try:
                     yield _span(raw, resource, scope)
-                except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error) as exc:
+                except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error, RecursionError) as exc:
                     name = raw.get("name") if isinstance(raw, Mapping) else None
                     skip(f"{where}.spans[{i}]" + (f" {name!r}" if isinstance(name, str) and name else ""), str(exc))
 
