@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     otlp_max_decompressed_bytes: int = Field(default=64 * 1024 * 1024, ge=1024,
                                              description="an OTLP body inflating past this is refused (413)")
     otlp_max_items: int = Field(default=200_000, ge=1, description="spans or log records one OTLP request may carry")
+    loki_url: str | None = Field(default=None, description="Grafana Loki base URL: logs of each insight's window")
+    loki_query: str = Field(default='{namespace=~".+"}', description="LogQL log query the Loki source runs")
 
     # -- analysis ---------------------------------------------------------------------------------------------------
     max_concurrent_insights: int = Field(default=2, ge=1, le=64)

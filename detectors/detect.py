@@ -170,7 +170,7 @@ def score_series(
     if sparse:
         from .sparse import rescore_sparse
 
-        scores = rescore_sparse(scores, at=at, config=config, roles=roles)
+        scores = rescore_sparse(scores, at=at, lookback=lookback, config=config, roles=roles)
     return scores
 
 

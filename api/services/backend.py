@@ -36,6 +36,7 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from detectors.sources import PrometheusSource
+    from detectors.sources.loki import LokiSource
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,15 @@ class LiveBackend:
     """
 
     def __init__(self, store: GraphStore, *, prometheus: "PrometheusSource | None" = None,
-                 collected_dir: Path | None = None, step_s: float | None = None, name: str = "live") -> None:
+                 collected_dir: Path | None = None, step_s: float | None = None, name: str = "live",
+                 telemetry: tuple[Path, ...] = (), loki: "LokiSource | None" = None) -> None:
         self.name = name
         self._store = store
         self._prometheus = prometheus
         self._collected_dir = collected_dir
         self._step_s = step_s
+        self._telemetry = telemetry
+        self._loki = loki
 
     def graph(self) -> GraphStore:
         return self._store
@@ -136,6 +140,47 @@ class LiveBackend:
         return datetime.now(timezone.utc)
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
+        data = self._window(entities, start, end)
+        partial: list[str] = []
+        telemetry = self._read_telemetry(start, end, partial)
+        from dataclasses import replace
+
+        if partial:
+            data = replace(data, partial=data.partial + tuple(partial))
+        if telemetry is None:
+            return data
+        from detectors.sources.case_telemetry import telemetry_rows
+
+        series = telemetry_rows(data.series, telemetry, at=end, lookback=end - start, known=entities)
+        return replace(data, series=series.for_entities(entities))
+
+    def _read_telemetry(self, start: datetime, end: datetime, partial: list[str]):
+        """Spans and logs of the window from the OTLP receivers' store, the collected one (``faultline collect
+        --traces/--logs``) and Loki when configured, as the case files' would be read."""
+        from detectors.sources.case_telemetry import CaseTelemetry
+        from detectors.sources.span_table import SpanTable
+        from detectors.sources.telemetry_store import TelemetryStore
+
+        spans, logs = [], []
+        if self._loki is not None:
+            try:
+                result = self._loki.read(start, end)
+                logs.extend(result.records)
+                partial.extend(str(p) for p in result.problems[:3])
+            except MetricSourceError as exc:
+                log.warning("logs from Loki unavailable for an insight: %s", exc)
+                partial.append(f"logs: {exc}; ranked without Loki's lines")
+        lo, hi = int(start.timestamp() * 1e9), int(end.timestamp() * 1e9)
+        for path in self._telemetry:
+            if not path.exists():
+                continue
+            with TelemetryStore(path) as store:
+                spans.append(SpanTable.from_spans(store.spans(lo - 300 * 10**9, hi)))  # requests begun just before
+                logs.extend(store.logs(lo, hi))
+        table = SpanTable.concat(spans)
+        return CaseTelemetry(spans=table, logs=tuple(logs)) if len(table) or logs else None
+
+    def _window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
         series = SeriesFrame.empty()
         changes: tuple[Change, ...] = ()
         events: tuple[Event, ...] = ()
@@ -211,9 +256,17 @@ def backend_from_settings(settings: Settings) -> AnalysisBackend:
     """Live stores when configured, else ``case_dir``, else the bundled demo case (so the magic wand always works)."""
     store = _live_store(settings)
     if store is not None:
+        telemetry = (settings.telemetry_path,) + (
+            (settings.collected_dir / "telemetry.sqlite3",) if settings.collected_dir else ())
+        loki = None
+        if settings.loki_url:
+            from detectors.sources.loki import LokiConfig, LokiSource
+
+            loki = LokiSource(settings.loki_url, LokiConfig(query=settings.loki_query))
         return LiveBackend(store, prometheus=_prometheus(settings), collected_dir=settings.collected_dir,
                            step_s=settings.prometheus_step_s if settings.prometheus_url else None,
-                           name="live:" + ("neo4j" if settings.neo4j_uri else "graph-file"))
+                           name="live:" + ("neo4j" if settings.neo4j_uri else "graph-file"), telemetry=telemetry,
+                           loki=loki)
     if settings.case_dir is not None:
         return CaseBackend.from_dir(settings.case_dir, settings.case_limits())
     return CaseBackend.from_dir(_demo_case_dir(), settings.case_limits())

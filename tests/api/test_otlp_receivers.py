@@ -233,3 +233,40 @@ def test_write_access_is_required_when_tokens_are_configured(start_faultline, tm
 
 def srv_db(tmp_path):
     return next(tmp_path.glob("*-telemetry.sqlite3"))
+
+
+def test_a_live_insight_reads_the_received_spans_and_logs(start_faultline, tmp_path):
+    """Spans and logs posted by the SDK exporters become the evidence of an insight on the live backend."""
+    srv = start_faultline(use_demo_case_dir=False, FAULTLINE_GRAPH_FILE=str(tmp_path / "graph.json"))
+    services = Services(f"{srv.base_url}/v1/traces", ["shop", "payments"], encoding="protobuf", gzip=True)
+    logs = LogServices(f"{srv.base_url}/v1/logs", ["payments"], encoding="protobuf", gzip=True)
+    now = time.time()
+    start = now - 40 * 60
+    ns = lambda s: int(s * 1e9)  # noqa: E731
+    for i in range(40 * 12):  # a request every 5 s for 40 minutes; payments' card check fails in the last 6
+        t = start + 5 * i
+        failing = t > now - 6 * 60
+        root = services.span("shop", "POST /checkout", kind="SERVER", start_ns=ns(t), end_ns=ns(t + 0.4), error=failing)
+        client = services.span("shop", "payments.Charge", kind="CLIENT", parent=root, start_ns=ns(t + 0.05),
+                               end_ns=ns(t + 0.35), error=failing)
+        server = services.span("payments", "Charge", kind="SERVER", parent=client, start_ns=ns(t + 0.06),
+                               end_ns=ns(t + 0.34), error=failing)
+        services.span("payments", "card check", kind="INTERNAL", parent=server, start_ns=ns(t + 0.07),
+                      end_ns=ns(t + 0.3), error=failing)
+    assert services.flush()
+    services.shutdown()
+    logger = logs.loggers["payments"]
+    for i in range(30):
+        logger.error("card processor unreachable: %s", f"timeout {i}")
+    assert logs.flush()
+    logs.shutdown()
+    with srv.client() as client:
+        r = client.post("/v1/insights", json={"symptom": "app:shop", "lookback": "30m"}, params={"wait": 60})
+        assert r.status_code in (200, 202), r.text
+        insight = srv.wait_insight(r.json()["id"])
+    assert insight["status"] == "done", insight
+    top = insight["candidates"][0]
+    assert top["entity"] == "app:payments", [c["entity"] for c in insight["candidates"]]
+    traced = [e for e in top["evidence"] if e.get("traces")]
+    assert traced, json.dumps(top["evidence"], indent=1)[:3000]
+    assert traced and all(len(t) == 32 for t in traced[0]["traces"])
