@@ -9,6 +9,8 @@ on an invented pod or a made-up latency figure loses time in the worst moment, s
 - bare commit shas / digests (7–64 hex digits) must be prefixes of ones in the evidence;
 - URLs must appear in the evidence (it holds none today, so any link is invented);
 - template placeholders (``<entity id>``, ``<what happened>``) copied from the answer format are not content;
+- trace ids (32 hex digits) must be exemplar traces of the evidence; a quoted log template (a quotation holding a
+  mask such as ``<NUM>``, ``<IP>`` or ``<*>``) must be, or be part of, a template of the evidence;
 - numbers quoted in text must match a number of the evidence within rounding (``3.2`` matches ``3.163``; ``95%``
   matches ``0.95``; ``ms``/``s`` conversions allowed). Version strings (``0.6.3``) are not numbers. The small
   integers 0, 1 and 2 without a unit are allowed (counting words: "both pods", "1 commit").
@@ -46,6 +48,9 @@ _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+){2,}(?![\w.])")
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s?%|\s?ms\b|\s?s\b)?")
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>)\]]+")
 _PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
+_MASK = re.compile(r"<(?:NUM|IP|HEX|UUID|\*)>")
+_QUOTED = re.compile(r"[\"“”'‘’`]([^\"“”'‘’`\n]{3,400})[\"“”'‘’`]")
+_TRACE_ID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 _TRAILING = ".,:;!?…*_~"
 
 
@@ -61,6 +66,8 @@ class Mentions:
     numbers: tuple[tuple[str, float, int, str], ...] = ()  # (as written, value, decimals, unit)
     urls: tuple[str, ...] = ()
     placeholders: tuple[str, ...] = ()
+    templates: tuple[str, ...] = ()
+    trace_ids: tuple[str, ...] = ()
 
 
 def _blank(text: str, span: tuple[int, int]) -> str:
@@ -70,6 +77,15 @@ def _blank(text: str, span: tuple[int, int]) -> str:
 def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
     """Find entity ids, times, shas and numbers in ``text``; each character counts for one kind of claim only."""
     kinds = set(kinds)
+    templates = []
+    for m in list(_QUOTED.finditer(text)):  # a quoted log template: its masks are content, not placeholders
+        if _MASK.search(m.group(1)):
+            templates.append(" ".join(m.group(1).split()))
+            text = _blank(text, m.span())
+    trace_ids = []
+    for m in list(_TRACE_ID.finditer(text)):
+        trace_ids.append(m.group(0).lower())
+        text = _blank(text, m.span())
     placeholders = tuple(m.group(0) for m in _PLACEHOLDER.finditer(text))
     urls = []
     for m in list(_URL.finditer(text)):
@@ -114,7 +130,8 @@ def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
         numbers.append((m.group(0).strip(), value, max(0, len(frac) - 1), unit))
     return Mentions(
         entities=tuple(entities), times=tuple(times), dates=tuple(dates), clocks=tuple(clocks), hexes=tuple(hexes),
-        numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders,
+        numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders, templates=tuple(templates),
+        trace_ids=tuple(trace_ids),
     )
 
 
@@ -131,6 +148,11 @@ class GroundingIndex:
     numbers: tuple[float, ...]
     aliases: dict[str, str] = field(default_factory=dict)
     urls: frozenset[str] = frozenset()
+    templates: tuple[str, ...] = ()
+    trace_ids: frozenset[str] = frozenset()
+
+    def has_template(self, quoted: str) -> bool:
+        return any(quoted in template for template in self.templates)
 
     def resolve(self, entity: str) -> str | None:
         """The evidence id ``entity`` names (exactly, or as a ≥7-hex-digit prefix of a commit/digest), or None."""
@@ -180,6 +202,8 @@ def index_evidence(pack: EvidencePack, texts: Iterable[str]) -> GroundingIndex:
         entities=frozenset(entities), kinds=frozenset(kinds), times=frozenset(times), dates=frozenset(dates),
         clocks=frozenset(clocks), hexes=frozenset(hexes), numbers=tuple(sorted(numbers)), aliases=dict(pack.aliases),
         urls=frozenset(u for m in mentions for u in m.urls),
+        templates=tuple(" ".join(t.split()) for t in pack.templates()),
+        trace_ids=frozenset(t.lower() for c in pack.candidates for e in c.evidence for t in e.traces),
     )
 
 
@@ -192,6 +216,10 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
     problems += [f"{where} names {h!r}, which is not a commit or digest in the evidence" for h in found.hexes if not index.has_hex(h)]
     problems += [f"{where} links {u!r}, which is not in the evidence" for u in found.urls if u not in index.urls]
     problems += [f"{where} contains the placeholder {p!r} instead of content" for p in found.placeholders]
+    problems += [f"{where} cites the trace {t}, which is not an exemplar trace of the evidence"
+                 for t in found.trace_ids if t not in index.trace_ids]
+    problems += [f"{where} quotes the log template {t!r}, which is not a template of the evidence"
+                 for t in found.templates if not index.has_template(t)]
     problems += [
         f"{where} quotes the number {raw!r}, which does not match any number in the evidence"
         for raw, value, decimals, unit in found.numbers

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import re
+
 from fastapi import APIRouter, Request, Response
 
 from detectors.sources.telemetry_store import TelemetryStore
 
-from ..deps import ServicesDep, WriteAccess
+from ..deps import ReadAccess, ServicesDep, WriteAccess
+from ..exceptions import NotFoundError, RequestProblem
 from ..otlp_http import JSON, LOGS, PROTOBUF, TRACES, OtlpHttpError, Signal, media_type, request_encoding, status_body
 from ..services.otlp_ingest import OtlpIngest, OtlpLimits
 
@@ -78,3 +81,19 @@ async def export_traces(request: Request, services: ServicesDep, _: WriteAccess)
              summary="OTLP/HTTP log export (ExportLogsServiceRequest)")
 async def export_logs(request: Request, services: ServicesDep, _: WriteAccess) -> Response:
     return await _receive(request, services, LOGS)
+
+
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+@router.get("/traces/{trace_id}", summary="One trace's spans and log lines (the console's waterfall)",
+            responses={404: {"description": "no span of this trace is known"}})
+async def get_trace(trace_id: str, services: ServicesDep, _: ReadAccess) -> dict:
+    if not _TRACE_ID.fullmatch(trace_id):
+        raise RequestProblem("a trace id is 32 hex digits")
+    backend = await asyncio.to_thread(services.require_backend)
+    lookup = getattr(backend, "trace", None)
+    view = await asyncio.to_thread(lookup, trace_id) if lookup is not None else None
+    if view is None or not view.spans:
+        raise NotFoundError("trace", trace_id)
+    return {"trace_id": trace_id.lower(), "spans": view.spans, "logs": view.logs}

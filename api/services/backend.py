@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -50,6 +50,22 @@ class WindowData:
     events: tuple[Event, ...] = ()
     partial: tuple[str, ...] = ()
     """What could not be read (e.g. Prometheus unreachable): the insight still runs on the rest and says so."""
+
+
+MAX_TRACE_LOGS = 200
+
+
+@dataclass(frozen=True)
+class TraceView:
+    """One trace's spans (plain rows, by start time) and the log lines that carry its id."""
+
+    spans: list[dict] = field(default_factory=list)
+    logs: list[dict] = field(default_factory=list)
+
+
+def _log_row(record) -> dict:
+    return {"time_ns": record.time_ns, "level": record.level, "entity": record.entity, "body": record.body[:2000],
+            "span_id": record.span_id}
 
 
 class AnalysisBackend(Protocol):
@@ -96,6 +112,15 @@ class CaseBackend:
 
     def default_time(self) -> datetime:
         return self.case.incident.at
+
+    def trace(self, trace_id: str) -> TraceView:
+        """One trace of the case's ``traces.jsonl`` and the log lines that carry its id (the console's waterfall)."""
+        telemetry = self.case.telemetry
+        if telemetry is None:
+            return TraceView()
+        trace_id = trace_id.lower()
+        logs = [r for r in telemetry.logs if r.trace_id == trace_id]
+        return TraceView(spans=telemetry.spans.trace_rows(trace_id), logs=[_log_row(r) for r in logs[:MAX_TRACE_LOGS]])
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
         return WindowData(
@@ -153,6 +178,24 @@ class LiveBackend:
 
         series = telemetry_rows(data.series, telemetry, at=end, lookback=end - start, known=entities)
         return replace(data, series=series.for_entities(entities))
+
+    def trace(self, trace_id: str) -> TraceView:
+        """One trace from the telemetry stores, and the log lines that carry its id."""
+        from detectors.sources.span_table import SpanTable
+        from detectors.sources.telemetry_store import TelemetryStore
+
+        spans, logs = [], []
+        for path in self._telemetry:
+            if path.exists():
+                with TelemetryStore(path) as store:
+                    found = store.trace(trace_id)
+                    spans.extend(found)
+                    if found:
+                        lo = min(s.start_ns for s in found) - 60 * 10**9
+                        hi = max(s.end_ns for s in found) + 60 * 10**9
+                        logs.extend(r for r in store.logs(lo, hi) if r.trace_id == trace_id.lower())
+        return TraceView(spans=SpanTable.from_spans(spans).trace_rows(trace_id),
+                         logs=[_log_row(r) for r in logs[:MAX_TRACE_LOGS]])
 
     def _read_telemetry(self, start: datetime, end: datetime, partial: list[str]):
         """Spans and logs of the window from the OTLP receivers' store, the collected one (``faultline collect

@@ -12,61 +12,12 @@ import pytest
 
 from correlators.case_files import load_case
 from rca.pipeline import analyze
-from tests.servers.otlp import Services
-
-T0 = 1_700_000_000
-MINUTES = 90
-
-
-def _spans(receiver) -> None:
-    services = Services(receiver.traces_endpoint, ["front", "cart"])
-    for i in range(MINUTES * 6):  # a request every 10 s; cart's own database call fails in the last 8 minutes
-        start = T0 + 10 * i
-        failing = i >= (MINUTES - 8) * 6
-        ns = lambda s: int(s * 1e9)  # noqa: E731
-        root = services.span("front", "GET /cart", kind="SERVER", start_ns=ns(start), end_ns=ns(start + 0.3),
-                             error=failing)
-        client = services.span("front", "cart.Get", kind="CLIENT", parent=root, start_ns=ns(start + 0.01),
-                               end_ns=ns(start + 0.25), error=failing, attributes={"server.address": "cart"})
-        server = services.span("cart", "Get", kind="SERVER", parent=client, start_ns=ns(start + 0.02),
-                               end_ns=ns(start + 0.24), error=failing)
-        services.span("cart", "SELECT carts", kind="CLIENT", parent=server, start_ns=ns(start + 0.03),
-                      end_ns=ns(start + 0.2), error=failing, attributes={"db.system.name": "postgresql"})
-    assert services.flush()
-    services.shutdown()
-
-
-def _logs(path) -> None:
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "cart"}}]}
-    lines = []
-    for i in range(MINUTES * 6):
-        t = T0 + 10 * i + 0.1
-        records = [{"timeUnixNano": str(int(t * 1e9)), "severityNumber": 9,
-                    "body": {"stringValue": f"cart {i % 50} loaded in {i % 9} ms"}}]
-        if i >= (MINUTES - 8) * 6:
-            records.append({"timeUnixNano": str(int((t + 0.05) * 1e9)), "severityNumber": 17, "traceId": f"{i + 1:032x}",
-                            "body": {"stringValue": f"connection to postgres:5432 refused (attempt {i % 3})"}})
-        lines.append(json.dumps({"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": records}]}]}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+from tests.telemetry_case import MINUTES, write_telemetry_case
 
 
 @pytest.fixture
 def case_dir(tmp_path, otlp_receiver):
-    _spans(otlp_receiver)
-    directory = tmp_path / "case"
-    directory.mkdir()
-    otlp_receiver.write_jsonl(directory / "traces.jsonl")
-    _logs(directory / "logs.jsonl")
-    (directory / "topology.json").write_text(json.dumps({"entities": [
-        {"id": "user:shoppers", "kind": "user"}, {"id": "app:front", "kind": "app"}, {"id": "app:cart", "kind": "app"}],
-        "relations": [{"src": "user:shoppers", "kind": "CALLS", "dst": "app:front"},
-                      {"src": "app:front", "kind": "CALLS", "dst": "app:cart"}]}))
-    rows = ["timestamp,entity,metric,value"] + [f"{T0 + 60 * m},app:front,cpu_usage,{0.3 + 0.01 * (m % 3)}"
-                                                for m in range(MINUTES + 1)]
-    (directory / "metrics.csv").write_text("\n".join(rows) + "\n")
-    (directory / "incident.json").write_text(json.dumps({
-        "symptom": "app:front", "metric": "trace_error_rate", "at": T0 + 60 * MINUTES, "lookback": "30m"}))
-    return directory
+    return write_telemetry_case(tmp_path / "case", otlp_receiver)
 
 
 def test_trace_and_log_evidence_reach_the_ranking(case_dir):
