@@ -19,12 +19,13 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .exceptions import TraceFormatError
-from .otlp import SPAN_KINDS, STATUS_CODES, ParsedTraces, Span, SpanEvent
+from .otlp import SPAN_KINDS, STATUS_CODES, ParsedTraces, Span, SpanEvent, construct
 from .problems import SourceProblem, report
 
 log = logging.getLogger(__name__)
 
-__all__ = ["any_value_pb", "attributes_pb", "count_spans", "decode_trace_request", "parse_otlp_protobuf", "spans_from_request"]
+__all__ = ["any_value_pb", "attributes_pb", "count_spans", "decode_trace_request", "parse_otlp_protobuf", "span_problem",
+           "spans_from_request"]
 
 
 def any_value_pb(value: Any) -> Any:
@@ -62,6 +63,26 @@ def _hex(raw: bytes, length: int, what: str) -> str:
     return raw.hex()
 
 
+def span_problem(raw: Any) -> str | None:
+    """Why a decoded span cannot be taken (bad ids, missing or reversed times), or None: the checks of ``_span``."""
+    for value, length, what in ((raw.trace_id, 16, "traceId"), (raw.span_id, 8, "spanId")):
+        if len(value) != length:
+            return f"{what} must be {length} bytes, got {len(value)}"
+        if not any(value):
+            return f"{what} is all zeros (invalid)"
+    parent = raw.parent_span_id
+    if parent and (len(parent) != 8 or not any(parent)):
+        return f"parentSpanId must be 8 bytes and not zero, got {parent.hex()!r}"
+    start, end = raw.start_time_unix_nano, raw.end_time_unix_nano
+    if start <= 0:
+        return "startTimeUnixNano is missing or zero"
+    if end <= 0:
+        return "endTimeUnixNano is missing or zero"
+    if end < start:
+        return f"ends before it starts ({end} < {start})"
+    return None
+
+
 def _span(raw: Any, resource: dict[str, Any], scope: str) -> Span:
     start, end = raw.start_time_unix_nano, raw.end_time_unix_nano
     if start <= 0:
@@ -73,20 +94,21 @@ def _span(raw: Any, resource: dict[str, Any], scope: str) -> Span:
     events = ()
     if raw.events:
         events = tuple(
-            SpanEvent.model_construct(name=e.name, time_ns=e.time_unix_nano or start, attributes=attributes_pb(e.attributes))
+            construct(SpanEvent, {"name": e.name, "time_ns": e.time_unix_nano or start,
+                                  "attributes": attributes_pb(e.attributes)})
             for e in raw.events
         )
     parent = raw.parent_span_id
     status = raw.status
-    # model_construct: every field is already typed by the protobuf runtime and checked above
-    return Span.model_construct(
-        trace_id=_hex(raw.trace_id, 16, "traceId"),
-        span_id=_hex(raw.span_id, 8, "spanId"),
-        parent_span_id=_hex(parent, 8, "parentSpanId") if parent else None,
-        name=raw.name, kind=SPAN_KINDS.get(raw.kind, "UNSPECIFIED"), start_ns=start, end_ns=end,
-        status=STATUS_CODES.get(status.code, "UNSET"), status_message=status.message,
-        attributes=attributes_pb(raw.attributes), resource=resource, scope=scope, events=events,
-    )
+    # construct: every field is already typed by the protobuf runtime and checked above
+    return construct(Span, {
+        "trace_id": _hex(raw.trace_id, 16, "traceId"),
+        "span_id": _hex(raw.span_id, 8, "spanId"),
+        "parent_span_id": _hex(parent, 8, "parentSpanId") if parent else None,
+        "name": raw.name, "kind": SPAN_KINDS.get(raw.kind, "UNSPECIFIED"), "start_ns": start, "end_ns": end,
+        "status": STATUS_CODES.get(status.code, "UNSET"), "status_message": status.message,
+        "attributes": attributes_pb(raw.attributes), "resource": resource, "scope": scope, "events": events,
+    })
 
 
 def decode_trace_request(body: bytes, *, source: str = "request") -> ExportTraceServiceRequest:

@@ -17,17 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from detectors.exceptions import LogFormatError, TelemetryStoreError
-from detectors.sources.otlp_logs import (
-    LogRecord, count_log_records, decode_logs_request, parse_logs_json, records_from_request,
-)
+from detectors.sources.otlp_logs import LogRecord, count_log_records, decode_logs_request, parse_logs_json
 from detectors.sources.telemetry_store import TelemetryStore
 from topology.collectors._common import merge_known_attrs
 from topology.collectors.traces import trace_topology
 from topology.exceptions import TraceFormatError
-from topology.genai import SpanDirectory, calls_from_spans
-from topology.otlp import Span, parse_otlp_json
-from topology.otlp_proto import count_spans, decode_trace_request, spans_from_request
-from topology.problems import SourceProblem
+from topology.genai import SERVER_KINDS, SpanDirectory, calls_from_spans
+from topology.otlp import SPAN_KINDS, STATUS_CODES, Span, parse_otlp_json
+from topology.otlp_proto import attributes_pb, count_spans, decode_trace_request, span_problem, spans_from_request
+from topology.problems import SourceProblem, report
 from topology.store import GraphStore
 
 from ..otlp_http import LOGS, TRACES, Encoding, OtlpHttpError, export_response, inflate
@@ -90,6 +88,15 @@ def _count_json(document: dict, blocks_key: str, scopes_key: str, items_key: str
     return total
 
 
+GENAI_PREFIXES = ("gen_ai.", "db.")
+_GENAI_KEYS = ("gen_ai.request.model", "gen_ai.response.model", "gen_ai.operation", "gen_ai.provider", "gen_ai.system",
+               "gen_ai.data_source", "db.system", "server.address")
+
+
+def genai_shape(service: str | None, attributes: dict) -> tuple:
+    return (service, "genai", tuple(sorted((k, str(v)) for k, v in attributes.items() if k.startswith(_GENAI_KEYS))))
+
+
 class TopologyFeed:
     """Spans → ``CALLS``/``QUERIES`` relations in the graph store, writing only what the graph does not have yet.
 
@@ -105,11 +112,44 @@ class TopologyFeed:
         self._entities: set[str] = set()
         self._relations: set[tuple] = set()
 
+    def _shapes(self, spans: Sequence[Span]) -> set[tuple]:
+        """What topology a batch could show, cheaply: (callee, caller service) of every server span, and the
+        GenAI / database attributes of every span that has some. A batch whose shapes were all seen before cannot
+        add an entity or a relation, and skips the full call analysis."""
+        services = {s.span_id: s.service for s in spans}
+        shapes: set[tuple] = set()
+        for s in spans:
+            if s.kind in SERVER_KINDS:
+                shapes.add(self.server_shape(s.service, s.parent_span_id, services))
+            if s.attributes and any(k.startswith(GENAI_PREFIXES) for k in s.attributes):
+                shapes.add(genai_shape(s.service, s.attributes))
+        return shapes
+
+    def server_shape(self, service: str | None, parent: str | None, services: dict[str, str | None]) -> tuple:
+        caller = services.get(parent) if parent in services else self.directory.service_of(parent)
+        return (service, caller, bool(parent))
+
+    def skip(self, shapes: set[tuple], services: dict[str, str], graph: GraphStore) -> bool:
+        """When a batch can add nothing to ``graph`` (every shape seen, no waiting callee adopted): remember its
+        spans' services for later batches and answer True; else False (run ``feed``)."""
+        with self._lock:
+            if id(graph) != self._graph_id or not shapes <= self._shapes_seen \
+                    or self.directory.would_adopt_ids(services):
+                return False
+            self.directory.remember_services(services)
+            return True
+
     def feed(self, spans: Sequence[Span], graph: GraphStore) -> list[SourceProblem]:
         with self._lock:
             if id(graph) != self._graph_id:
                 self._graph_id, self._entities, self._relations = id(graph), set(), set()
+                self._shapes_seen: set[tuple] = set()
+            shapes = self._shapes(spans)
+            if shapes <= self._shapes_seen and not self.directory.would_adopt_ids(s.span_id for s in spans):
+                self.directory.remember(spans)
+                return []
             calls, problems = calls_from_spans(spans, directory=self.directory)
+            self._shapes_seen |= shapes
             entities, relations = trace_topology(calls)
             new_entities = [e for e in entities if e.id not in self._entities]
             new_relations = [r for r in relations if (r.src, r.kind, r.dst) not in self._relations]
@@ -137,6 +177,59 @@ class OtlpIngest:
             raise OtlpHttpError(413, f"batch of {n} {what} is larger than the {self.limits.max_items} one request "
                                      "may carry: export smaller batches")
 
+    def _traces_protobuf(self, message, source: str) -> Receipt:
+        """Protobuf spans straight into store rows (each span's own encoding kept as its detail), the topology
+        updated only when the batch shows a call not seen before (then from full ``Span`` objects)."""
+        problems: list[SourceProblem] = []
+        blocks: list[tuple[dict, list[tuple]]] = []
+        services: dict[str, str] = {}
+        servers: list[tuple[str | None, str | None]] = []
+        shapes: set[tuple] = set()
+        for r, block in enumerate(message.resource_spans):
+            resource = attributes_pb(block.resource.attributes)
+            service = resource.get("service.name")
+            service = str(service) if service else None
+            rows: list[tuple] = []
+            for s, scope_block in enumerate(block.scope_spans):
+                for i, raw in enumerate(scope_block.spans):
+                    reason = span_problem(raw)
+                    if reason:
+                        where = f"{source} resourceSpans[{r}].scopeSpans[{s}].spans[{i}]" + (f" {raw.name!r}" if raw.name else "")
+                        problems.append(report(log, SourceProblem(source="otlp", where=where, reason=reason)))
+                        continue
+                    span_id = raw.span_id.hex()
+                    parent = raw.parent_span_id.hex() if raw.parent_span_id else None
+                    kind = SPAN_KINDS.get(raw.kind, "UNSPECIFIED")
+                    rows.append((raw.start_time_unix_nano, raw.end_time_unix_nano, raw.trace_id.hex(), span_id, parent,
+                                 raw.name, kind, STATUS_CODES.get(raw.status.code, "UNSET"), raw.SerializeToString()))
+                    if service:
+                        services[span_id] = service
+                    if kind in SERVER_KINDS:
+                        servers.append((service, parent))
+                    for kv in raw.attributes:
+                        if kv.key.startswith(GENAI_PREFIXES):
+                            shapes.add(genai_shape(service, attributes_pb(raw.attributes)))
+                            break
+            blocks.append((resource, rows))
+        receipt = Receipt(rejected=problems)
+        try:
+            receipt.stored = self.store.add_span_rows(blocks)
+        except TelemetryStoreError as exc:
+            log.error("OTLP data refused, the store failed: %s", exc)
+            raise OtlpHttpError(503, f"the telemetry store cannot take data now ({exc}); retry later") from exc
+        if receipt.stored and self.graph is not None:
+            try:
+                graph = self.graph()
+                shapes |= {self.topology.server_shape(svc, parent, services) for svc, parent in servers}
+                if not self.topology.skip(shapes, services, graph):
+                    spans = list(spans_from_request(message, source, []))
+                    for p in self.topology.feed(spans, graph):
+                        receipt.warnings.append(f"kept, not in the topology: {p}")
+            except Exception as exc:  # noqa: BLE001 - best effort (graph store down, data source not loaded yet)
+                log.warning("OTLP traces stored but the topology was not updated: %s", exc)
+                receipt.warnings.append(f"spans stored; topology not updated: {exc}")
+        return receipt
+
     def traces(self, body: bytes, encoding: Encoding, content_encoding: str | None) -> bytes:
         raw = inflate(body, content_encoding, self.limits.max_decompressed_bytes)
         source = "POST /v1/traces"
@@ -146,7 +239,7 @@ class OtlpIngest:
             if encoding == "protobuf":
                 message = decode_trace_request(raw, source=source)
                 self._too_many(count_spans(message), "spans")
-                spans = list(spans_from_request(message, source, problems))
+                return self._traces_protobuf(message, source).answer(encoding, TRACES)
             else:
                 document = _json_document(raw, "resourceSpans")
                 if document is not None:
@@ -175,7 +268,12 @@ class OtlpIngest:
             if encoding == "protobuf":
                 message = decode_logs_request(raw, source=source)
                 self._too_many(count_log_records(message), "log records")
-                records = list(records_from_request(message, source, problems))
+                try:  # straight from the message into the store: no object per record on the busiest path
+                    stored, problems = self.store.add_logs_request(message, source)
+                except TelemetryStoreError as exc:
+                    log.error("OTLP data refused, the store failed: %s", exc)
+                    raise OtlpHttpError(503, f"the telemetry store cannot take data now ({exc}); retry later") from exc
+                return Receipt(stored=stored, rejected=problems).answer(encoding, LOGS)
             else:
                 document = _json_document(raw, "resourceLogs")
                 if document is not None:

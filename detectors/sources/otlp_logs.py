@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from pydantic import BaseModel, ConfigDict
 
-from topology.otlp import MAX_DOCUMENT_BYTES, any_value, attributes, resource_entity
+from topology.otlp import MAX_DOCUMENT_BYTES, any_value, attributes, construct, resource_entity
 from topology.otlp_proto import any_value_pb, attributes_pb
 from topology.problems import SourceProblem, report
 
@@ -101,7 +101,8 @@ class ParsedLogs(BaseModel):
     problems: tuple[SourceProblem, ...] = ()
 
 
-def _body_text(value: Any) -> str:
+def body_text(value: Any) -> str:
+    """A log body as text: a string as is, bytes decoded, a map or an array as compact JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -163,16 +164,16 @@ def _record_json(raw: Any, resource: dict[str, Any], scope: str) -> LogRecord:
     if not isinstance(raw, Mapping):
         raise ValueError("log record is not an object")
     body = raw.get("body")
-    text = _body_text(any_value(body)) if body not in (None, {}) else ""
-    return LogRecord.model_construct(
-        time_ns=_time(_int(_field(raw, "timeUnixNano"), "timeUnixNano"),
-                      _int(_field(raw, "observedTimeUnixNano"), "observedTimeUnixNano")),
-        body=text, severity_number=_int(_field(raw, "severityNumber"), "severityNumber"),
-        severity_text=str(_field(raw, "severityText") or ""),
-        trace_id=_hex_or_none(_field(raw, "traceId"), 32, "traceId"),
-        span_id=_hex_or_none(_field(raw, "spanId"), 16, "spanId"),
-        attributes=attributes(raw.get("attributes")), resource=resource, scope=scope,
-    )
+    text = body_text(any_value(body)) if body not in (None, {}) else ""
+    return construct(LogRecord, {
+        "time_ns": _time(_int(_field(raw, "timeUnixNano"), "timeUnixNano"),
+                         _int(_field(raw, "observedTimeUnixNano"), "observedTimeUnixNano")),
+        "body": text, "severity_number": _int(_field(raw, "severityNumber"), "severityNumber"),
+        "severity_text": str(_field(raw, "severityText") or ""),
+        "trace_id": _hex_or_none(_field(raw, "traceId"), 32, "traceId"),
+        "span_id": _hex_or_none(_field(raw, "spanId"), 16, "spanId"),
+        "attributes": attributes(raw.get("attributes")), "resource": resource, "scope": scope,
+    })
 
 
 _READ_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, binascii.Error, RecursionError)
@@ -266,13 +267,13 @@ def _record_pb(raw: Any, resource: dict[str, Any], scope: str) -> LogRecord:
     if kind == "string_value":
         text = body.string_value
     else:
-        text = _body_text(any_value_pb(body)) if kind is not None else ""
-    return LogRecord.model_construct(
-        time_ns=_time(raw.time_unix_nano, raw.observed_time_unix_nano), body=text,
-        severity_number=int(raw.severity_number), severity_text=raw.severity_text,
-        trace_id=_id_pb(raw.trace_id, 16, "traceId"), span_id=_id_pb(raw.span_id, 8, "spanId"),
-        attributes=attributes_pb(raw.attributes) if raw.attributes else {}, resource=resource, scope=scope,
-    )
+        text = body_text(any_value_pb(body)) if kind is not None else ""
+    return construct(LogRecord, {
+        "time_ns": _time(raw.time_unix_nano, raw.observed_time_unix_nano), "body": text,
+        "severity_number": int(raw.severity_number), "severity_text": raw.severity_text,
+        "trace_id": _id_pb(raw.trace_id, 16, "traceId"), "span_id": _id_pb(raw.span_id, 8, "spanId"),
+        "attributes": attributes_pb(raw.attributes) if raw.attributes else {}, "resource": resource, "scope": scope,
+    })
 
 
 def records_from_request(message: ExportLogsServiceRequest, source: str,
