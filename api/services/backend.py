@@ -53,6 +53,9 @@ class WindowData:
 
 
 MAX_TRACE_LOGS = 200
+MAX_WINDOW_SPANS = 1_000_000
+MAX_WINDOW_LOGS = 1_000_000
+"""An insight reads at most this many spans and log records of a store: a bound on its memory (~100 MB of columns)."""
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,12 @@ class LiveBackend:
             if not path.exists():
                 continue
             with TelemetryStore(path) as store:
-                spans.append(SpanTable.from_spans(store.spans(lo - 300 * 10**9, hi)))  # requests begun just before
-                logs.extend(store.logs(lo, hi))
+                window = store.spans(lo - 300 * 10**9, hi, limit=MAX_WINDOW_SPANS)  # requests begun just before
+                spans.append(SpanTable.from_spans(window))
+                logs.extend(store.logs(lo, hi, limit=MAX_WINDOW_LOGS))
+            if len(window) >= MAX_WINDOW_SPANS or len(logs) >= MAX_WINDOW_LOGS:
+                partial.append(f"telemetry: more than {MAX_WINDOW_SPANS} spans or {MAX_WINDOW_LOGS} log records in "
+                               f"the window of {path.name}; the earliest were read")
         table = SpanTable.concat(spans)
         return CaseTelemetry(spans=table, logs=tuple(logs)) if len(table) or logs else None
 
