@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import errors_http, middleware
-from .routers import alerts, console, health, incidents, insights, topology, traces, webhooks
+from .routers import alerts, console, health, incidents, insights, otlp, topology, webhooks
 from .services.backend import backend_from_settings
 from .services.container import BackendFactory, build_services, start_services, stop_services
 from .services.pagerduty_client import NoteSender
@@ -47,6 +47,9 @@ def create_app(
             yield
         finally:
             await stop_services(services)
+            store = services.extras.pop("telemetry_store", None)
+            if store is not None:
+                store.close()
 
     app = FastAPI(
         title="faultline", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -56,7 +59,7 @@ def create_app(
     )
     app.dependency_overrides[get_settings] = lambda: resolved
     errors_http.install(app)
-    for module in (insights, incidents, topology, traces, alerts, webhooks, health, console):
+    for module in (insights, incidents, topology, otlp, alerts, webhooks, health, console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=console.STATIC_DIR), name="static")
     middleware.install(app, resolved)  # Host check, token check before the body, body guard, security headers

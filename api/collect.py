@@ -28,6 +28,8 @@ from detectors.case_files import load_events, load_metrics
 from detectors.exceptions import MetricSourceError
 from detectors.models import Event, SeriesFrame
 from detectors.sources import PrometheusConfig, PrometheusSource, Samples, events_from_snapshot, restart_samples
+from detectors.sources.otlp_logs import LogRecord, read_logs_file
+from detectors.sources.telemetry_store import TelemetryStore
 from detectors.sources.traces import trace_samples
 from rca.models import Analysis
 from rca.pipeline import AnalysisConfig, analyze_incident
@@ -64,6 +66,9 @@ class CollectOptions:
     prometheus: PrometheusConfig = PrometheusConfig()
     trace_files: tuple[Path, ...] = ()
     trace_step_s: float = 60.0
+    log_files: tuple[Path, ...] = ()
+    telemetry_db: Path | None = None
+    """Where spans and log records from files go (the store ``faultline serve`` reads); None: not stored."""
     git_repo: Path | None = None
     image_commits: Mapping[str, str] = field(default_factory=dict)
     lookback: timedelta = timedelta(hours=1)
@@ -158,17 +163,31 @@ def collect_once(
     if options.trace_files:
         def traces(report: SourceReport) -> None:
             spans: list[Span] = []
+            stored = 0
             for path in options.trace_files:
                 parsed = read_otlp_file(path)
                 spans.extend(parsed.spans)
                 report.problems += [str(p) for p in parsed.problems]
+                stored += _store_telemetry(options, path, spans=parsed.spans)
             calls, problems = calls_from_spans(spans, options.naming)
             report.problems += [str(p) for p in problems]
             result = collect_traces(calls, store)
             out.samples.append(trace_samples(calls, step_s=options.trace_step_s))
             report.counts = {"spans": len(spans), "calls": len(calls), "entities": result.entities,
-                             "relations": result.relations}
+                             "relations": result.relations, "stored": stored}
         _run("traces", reports, traces)
+
+    if options.log_files:
+        def logs(report: SourceReport) -> None:
+            records: list[LogRecord] = []
+            stored = 0
+            for path in options.log_files:
+                parsed = read_logs_file(path)
+                records.extend(parsed.records)
+                report.problems += [str(p) for p in parsed.problems]
+                stored += _store_telemetry(options, path, records=parsed.records)
+            report.counts = {"records": len(records), "entities": len({r.entity for r in records}), "stored": stored}
+        _run("logs", reports, logs)
 
     if options.git_repo is not None:
         def git(report: SourceReport) -> None:
@@ -210,6 +229,26 @@ def collect_once(
     if out.changes:
         out.changes = attach_commits(out.changes, store)
     return reports, out
+
+
+_STORED_FILES: set[tuple[str, str, int, int]] = set()
+"""Files already stored by this process (path, store, mtime, size): ``--watch`` rounds re-read them for the topology
+and series but must not store their spans twice."""
+
+
+def _store_telemetry(options: CollectOptions, path: Path, *, spans: Sequence[Span] = (),
+                     records: Sequence[LogRecord] = ()) -> int:
+    """Spans and log records read from ``path`` into the telemetry store the server's analysis reads (once per file
+    version)."""
+    if options.telemetry_db is None:
+        return 0
+    stat = path.stat()
+    key = (str(path.resolve()), str(options.telemetry_db), stat.st_mtime_ns, stat.st_size)
+    if key in _STORED_FILES:
+        return 0
+    _STORED_FILES.add(key)
+    with TelemetryStore(options.telemetry_db) as telemetry:
+        return telemetry.add_spans(spans) + telemetry.add_logs(records)
 
 
 def _images_in_store(store: GraphStore) -> dict[str, dict[str, str | None]]:

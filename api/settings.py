@@ -111,6 +111,19 @@ class Settings(BaseSettings):
     baseline_step_s: float = Field(default=300.0, gt=0, description="step of that history (coarser than the window)")
     entity_label: str = Field(default="faultline_entity", description="Prometheus label naming the entity of a series")
 
+    # -- spans and logs received over OTLP/HTTP (/v1/traces, /v1/logs) ------------------------------------------------
+    telemetry_db: Path | None = Field(default=None, description="SQLite file of recent spans and logs (default: "
+                                                                "beside db_path, <db_path stem>-telemetry.sqlite3)")
+    telemetry_retention_s: float = Field(default=6 * 3600.0, gt=0, description="spans and logs older than this go")
+    telemetry_max_spans: int = Field(default=2_000_000, ge=1000, description="oldest spans go above this count")
+    telemetry_max_logs: int = Field(default=5_000_000, ge=1000, description="oldest log records go above this count")
+    telemetry_max_bytes: int = Field(default=1 << 30, ge=1 << 20, description="oldest data goes above this file size")
+    otlp_max_decompressed_bytes: int = Field(default=64 * 1024 * 1024, ge=1024,
+                                             description="an OTLP body inflating past this is refused (413)")
+    otlp_max_items: int = Field(default=200_000, ge=1, description="spans or log records one OTLP request may carry")
+    loki_url: str | None = Field(default=None, description="Grafana Loki base URL: logs of each insight's window")
+    loki_query: str = Field(default='{namespace=~".+"}', description="LogQL log query the Loki source runs")
+
     # -- analysis ---------------------------------------------------------------------------------------------------
     max_concurrent_insights: int = Field(default=2, ge=1, le=64)
     insight_timeout_s: float = Field(default=120.0, gt=0)
@@ -226,6 +239,9 @@ class Settings(BaseSettings):
         if not self.public_url:
             return None
         return urlsplit(self.public_url).hostname
+
+    def telemetry_path(self) -> Path:
+        return self.telemetry_db or self.db_path.with_name(f"{self.db_path.stem}-telemetry.sqlite3")
 
     def case_limits(self) -> CaseLimits:
         """Bounds for every case faultline reads (the case directory, inline cases in requests)."""

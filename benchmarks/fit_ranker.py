@@ -87,7 +87,7 @@ def suite_cases(suite: str) -> list[Path]:
     from .run import case_dirs
 
     root = OUT / "cases"
-    if suite in ("dev", "petshop", "sockshop", "nezha-ob"):
+    if suite in ("dev", "petshop", "sockshop", "nezha-ob", "nezha-ob-full"):  # -full: with traces and logs
         return case_dirs(suite, root)
     if suite.startswith("dev-regrid-"):
         from .regrid import regrid_suite

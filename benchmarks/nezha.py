@@ -72,9 +72,13 @@ What the converter does, and why:
 * **Truth.** ``truth.json``: ``root_causes`` = ``pod:hipster/<inject_pod>``, ``accept`` = ``app:<service>``,
   ``fault`` = ``inject_type``, ``inject_time``/``onset``, ``day``, plus the alert record and the coverage of the trace
   and log minute-files. Case directories are named ``nezha-ob-<day>-<NN>`` so the name carries no hint of the answer.
-* **Logs and traces** are not converted yet. ``trace/``, ``log/`` and ``traceid/`` hold one CSV per minute, only for the
-  minutes of each fault (``HH_MM_<kind>.csv``); the public snapshot lacks many of them. ``telemetry_files`` lists the
-  files of a window, and the conversion to ``traces.jsonl`` / ``logs.jsonl`` (OTLP JSON) belongs next to it.
+* **Logs and traces** (``--telemetry``; ``benchmarks/_nezha_telemetry.py`` says how each column maps to OTLP).
+  ``trace/``, ``log/`` and ``traceid/`` hold one CSV per minute, only for the minutes around each fault
+  (``HH_MM_<kind>.csv``), and the public snapshot lacks many of them (``telemetry_files`` tells absent from never
+  recorded). With ``--telemetry`` a case gets ``traces.jsonl`` and ``logs.jsonl`` (OTLP/JSON, one export request a
+  line) from the minute-files of its lookback window, ``[at - lookback, at]``, spans and lines after ``at`` left
+  out; ``traceid/`` (the trace ids of each minute, a subset of ``trace/``) is not needed. The trace and log evidence
+  of such a window has no fault-free history before it: the faults before this one in the window are its baseline.
 
 Usage::
 
@@ -96,6 +100,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ._nezha_read import DayData, Fault, read_day
+from ._nezha_telemetry import MinuteCache, write_logs, write_traces
 from ._nezha_source import (
     ALLOWED_DAYS, CACHE, HELD_OUT_DAYS, NezhaDayRefused, NezhaError, check_day, read_manifest, resolve_source,
 )
@@ -266,8 +271,9 @@ def _active(fault: Fault) -> tuple[datetime, datetime]:
 
 
 def write_case(day: DayData, day_path: Path, fault: Fault, out: Path, alert: Alert, lookback: timedelta,
-               topology: dict, k: float = KSIGMA_K) -> dict:
-    """Write one case directory; returns its report row."""
+               topology: dict, k: float = KSIGMA_K, telemetry: MinuteCache | None = None) -> dict:
+    """Write one case directory (with ``traces.jsonl`` / ``logs.jsonl`` when ``telemetry`` is a minute-file cache);
+    returns its report row."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -302,6 +308,12 @@ def write_case(day: DayData, day_path: Path, fault: Fault, out: Path, alert: Ale
         window_present, window_absent = telemetry_files(day_path, kind, window_start, alert.at)
         coverage[kind] = {"fault_minutes_present": len(fault_present), "fault_minutes_absent": len(fault_absent),
                           "lookback_present": len(window_present), "lookback_absent": len(window_absent)}
+    written = {}
+    if telemetry is not None:
+        traces, _ = telemetry_files(day_path, "trace", window_start, alert.at)
+        logs, _ = telemetry_files(day_path, "log", window_start, alert.at)
+        written["spans"] = write_traces(traces, out / "traces.jsonl", day.namespace, alert.at, telemetry)
+        written["log_records"] = write_logs(logs, out / "logs.jsonl", day.namespace, alert.at, telemetry)
     truth = {
         "root_causes": [f"pod:{day.namespace}/{fault.inject_pod}"],
         "accept": [f"app:{fault.service}"],
@@ -318,6 +330,7 @@ def write_case(day: DayData, day_path: Path, fault: Fault, out: Path, alert: Ale
         "earlier_faults_in_lookback": [f"{f.day}#{f.index}" for f in earlier],
         "earlier_same_pod_in_lookback": [f"{f.day}#{f.index}" for f in earlier if f.inject_pod == fault.inject_pod],
         "telemetry": coverage,
+        "telemetry_written": written,
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
     return {"case": out.name, "day": day.day, "index": fault.index, "service": fault.service,
@@ -325,12 +338,12 @@ def write_case(day: DayData, day_path: Path, fault: Fault, out: Path, alert: Ale
             "delay_s": truth["alert"]["delay_s"], "metric": alert.metric, "ksigma_fired": alert.fired_metric,
             "fallback": alert.fallback, "earlier_in_lookback": len(earlier),
             "earlier_same_pod": len(truth["earlier_same_pod_in_lookback"]), "telemetry": coverage,
-            "rows": len(lines) - 1}
+            "telemetry_written": written, "rows": len(lines) - 1}
 
 
 def convert_day(day_name: str, source: Path, target: Path, *, alert: str = DEFAULT_ALERT,
                 lookback: str | int | timedelta = DEFAULT_LOOKBACK, k: float = KSIGMA_K,
-                namespace: str = NAMESPACE) -> tuple[list[Path], list[dict], list[str]]:
+                namespace: str = NAMESPACE, telemetry: bool = False) -> tuple[list[Path], list[dict], list[str]]:
     """Convert one allowed day: (case dirs, report rows, notes about the data)."""
     check_day(day_name)
     span = parse_lookback(lookback)
@@ -338,10 +351,11 @@ def convert_day(day_name: str, source: Path, target: Path, *, alert: str = DEFAU
     day_path = Path(source) / "rca_data" / day_name
     topology = _topology(day)
     paths, rows = [], []
+    cache = MinuteCache() if telemetry else None
     for fault in day.faults:
         out = target / f"nezha-ob-{day_name}-{fault.index:02d}"
         rows.append(write_case(day, day_path, fault, out, decide_alert(day, fault, alert, k), span, topology,
-                               k))
+                               k, telemetry=cache))
         paths.append(out)
     for stale in sorted(target.glob(f"nezha-ob-{day_name}-*")):
         if stale.is_dir() and stale not in paths:
@@ -351,7 +365,8 @@ def convert_day(day_name: str, source: Path, target: Path, *, alert: str = DEFAU
 
 def convert_all(target: Path, source: Path | None = None, *, days: tuple[str, ...] = ALLOWED_DAYS,
                 alert: str = DEFAULT_ALERT, lookback: str | int | timedelta = DEFAULT_LOOKBACK, k: float = KSIGMA_K,
-                mirror: Path | None = None, cache: Path = CACHE, validate: bool = True) -> list[Path]:
+                mirror: Path | None = None, cache: Path = CACHE, validate: bool = True,
+                telemetry: bool = False) -> list[Path]:
     """Convert the Online Boutique fault days into ``target/nezha-ob-<day>-<NN>``; returns the case directories.
 
     ``source`` holds ``rca_data/<day>``; without it the days are extracted from the mirror into ``cache``. Each
@@ -368,7 +383,7 @@ def convert_all(target: Path, source: Path | None = None, *, days: tuple[str, ..
     target.mkdir(parents=True, exist_ok=True)
     paths, rows, notes = [], [], []
     for day_name in days:
-        p, r, n = convert_day(day_name, root, target, alert=alert, lookback=lookback, k=k)
+        p, r, n = convert_day(day_name, root, target, alert=alert, lookback=lookback, k=k, telemetry=telemetry)
         paths += p
         rows += r
         notes += n
@@ -377,7 +392,8 @@ def convert_all(target: Path, source: Path | None = None, *, days: tuple[str, ..
 
         for path in paths:
             load_case(path)
-    report = {"alert": alert, "lookback": str(lookback), "k": k, "days": list(days), "cases": rows, "notes": notes}
+    report = {"alert": alert, "lookback": str(lookback), "k": k, "days": list(days), "telemetry": telemetry,
+              "cases": rows, "notes": notes}
     (target / "conversion_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     return paths
 
@@ -428,12 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lookback", default=DEFAULT_LOOKBACK, help="incident lookback, e.g. 30m")
     ap.add_argument("--k", type=float, default=KSIGMA_K, help="k of the k-sigma frontend rule")
     ap.add_argument("--no-validate", action="store_true", help="skip reading every case back with load_case")
+    ap.add_argument("--telemetry", action="store_true",
+                    help="also write traces.jsonl and logs.jsonl (OTLP/JSON) from the window's minute-files")
     args = ap.parse_args(argv)
     try:
         paths = convert_all(Path(args.out), Path(args.source) if args.source else None,
                             days=tuple(args.day) if args.day else ALLOWED_DAYS, alert=args.alert,
                             lookback=args.lookback, k=args.k, mirror=Path(args.mirror) if args.mirror else None,
-                            validate=not args.no_validate)
+                            validate=not args.no_validate, telemetry=args.telemetry)
     except NezhaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,23 +31,23 @@ PEER_METHODS = ("baro", "nsigma", "circa", "rcd", "microcause", "pyrca_rw", "pyr
 DEFAULT_PEERS = ("baro", "nsigma", "circa", "pyrca_rw", "pyrca_epsilon", "pyrca_ht")
 
 
-REAL_SUITES = ("petshop", "sockshop", "nezha-ob")
+REAL_SUITES = ("petshop", "sockshop", "nezha-ob", "nezha-ob-full")
 GENERATED_SUITES = ("dev", "heldout", "dev-regrid-3", "dev-regrid-5", "heldout-regrid-3", "heldout-regrid-5",
                     "releases", "releases-heldout")
 
 
 def case_dirs(suite: str, cases_root: Path, petshop_alert: str = "window_end") -> list[Path]:
-    if suite in ("sockshop", "nezha-ob"):
+    if suite in ("sockshop", "nezha-ob", "nezha-ob-full"):
         target = cases_root / suite
         if not target.exists():
             if suite == "sockshop":
                 from .sockshop import convert_all as convert_sockshop
 
                 convert_sockshop(target)
-            else:
+            else:  # nezha-ob-full: the same cases with traces.jsonl and logs.jsonl
                 from .nezha import convert_all as convert_nezha
 
-                convert_nezha(target)
+                convert_nezha(target, telemetry=suite == "nezha-ob-full")
         return sorted(p for p in target.iterdir() if (p / "incident.json").exists())
     if suite in ("releases", "releases-heldout"):
         from .releases import DEV as REL_DEV

@@ -74,10 +74,17 @@ def anomaly_evidence(anomaly: Anomaly) -> Evidence:
             f"{anomaly.metric} {anomaly.direction} from {_fmt(anomaly.baseline)} to {_fmt(anomaly.current)} "
             f"(robust z {anomaly.score:.1f}) since {anomaly.onset:%H:%M:%S}"
         )
+        if anomaly.template:
+            summary += f"; template \"{anomaly.template[:160]}\""
+        if anomaly.detail:
+            summary += f" ({anomaly.detail})"
+        if anomaly.traces:
+            summary += f"; exemplar trace{'s' if len(anomaly.traces) > 1 else ''} {', '.join(anomaly.traces)}"
         kind = "anomaly"
     return Evidence(
         kind=kind, entity=anomaly.entity, at=anomaly.onset, weight=anomaly.severity, summary=summary,
-        metric=anomaly.metric, baseline=anomaly.baseline, current=anomaly.current,
+        metric=anomaly.metric, baseline=anomaly.baseline, current=anomaly.current, traces=anomaly.traces,
+        template=anomaly.template, log_lines=anomaly.examples,
     )
 
 

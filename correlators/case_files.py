@@ -13,6 +13,8 @@ from typing import Any
 from detectors.case_files import load_events, parse_events, parse_metrics_rows, read_metric_columns
 from detectors.exceptions import DetectorError
 from detectors.roles import MetricInfo, parse_metrics_meta
+from detectors.sources.case_telemetry import CaseTelemetry, read_log_lines, read_span_lines, telemetry_rows
+from detectors.sources.span_table import SpanTable
 from topology.case_files import (
     DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
 )
@@ -55,6 +57,17 @@ def check_references(case: Case, file_hint: str = "") -> None:
         )
 
 
+def load_telemetry(directory: Path, limits: CaseLimits = DEFAULT_LIMITS) -> CaseTelemetry | None:
+    """``traces.jsonl`` and ``logs.jsonl`` when the case has them (bad lines and items are skipped and logged)."""
+    traces = case_file(directory, "traces.jsonl", required=False, max_bytes=None)
+    logs = case_file(directory, "logs.jsonl", required=False, max_bytes=None)
+    if traces is None and logs is None:
+        return None
+    spans, problems = read_span_lines(traces, max_line_bytes=limits.max_json_bytes) if traces else (SpanTable.empty(), [])
+    records, log_problems = read_log_lines(logs, max_line_bytes=limits.max_json_bytes) if logs else ([], [])
+    return CaseTelemetry(spans=spans, logs=tuple(records), problems=tuple(problems + log_problems))
+
+
 def load_case(
     case_dir: str | os.PathLike[str], limits: CaseLimits = DEFAULT_LIMITS, series_scope: SeriesScope | None = None
 ) -> Case:
@@ -82,9 +95,13 @@ def load_case(
     events = load_events(directory, limits)
     meta_path = case_file(directory, "metrics_meta.json", required=False, max_bytes=limits.max_json_bytes)
     meta = parse_meta(read_json(meta_path, limits), str(meta_path)) if meta_path else {}
+    telemetry = load_telemetry(directory, limits)
+    if telemetry is not None:
+        series = telemetry_rows(series, telemetry, at=incident.at, lookback=incident.lookback,
+                                known={e.id for e in entities})
     case = Case(
         entities=tuple(entities), relations=tuple(relations), series=series, incident=incident,
-        changes=tuple(changes), events=tuple(events), metrics_meta=meta, name=directory.name,
+        changes=tuple(changes), events=tuple(events), metrics_meta=meta, name=directory.name, telemetry=telemetry,
     )
     check_references(case, f"{directory}/")
     return case

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from detectors.models import Anomaly, Event, SeriesFrame
 from detectors.roles import MetricInfo
+from detectors.sources.case_telemetry import CaseTelemetry
 from topology.models import Entity, Relation
 from topology.timeutil import UtcDatetime, parse_duration
 
@@ -86,6 +87,12 @@ class Evidence(BaseModel):
     current: float | None = None
     change: Change | None = None
     explains: tuple[str, ...] = ()
+    traces: tuple[str, ...] = ()
+    """Exemplar trace ids behind a trace-derived anomaly (only ids the evidence names may be cited)."""
+    template: str | None = None
+    """The log template behind a log-derived anomaly."""
+    log_lines: tuple[str, ...] = ()
+    """Example lines of that template since the onset."""
 
 
 class Case(BaseModel):
@@ -102,3 +109,6 @@ class Case(BaseModel):
     metrics_meta: dict[str, MetricInfo] = Field(default_factory=dict)
     """What each metric is (``metrics_meta.json``): role, unit, bad direction; overrides the catalogue."""
     name: str = ""
+    telemetry: CaseTelemetry | None = None
+    """Spans and log records of ``traces.jsonl`` / ``logs.jsonl`` (their evidence is already rows of ``series``);
+    kept for the console's exemplar trace and log lines."""

@@ -45,6 +45,7 @@ from .baseline import TrendSeasonalBaseline, _nanmedian
 from .changepoint import TailShift
 from .events import EventDetector
 from .models import Anomaly, Event, SeriesFrame, epoch_to_datetime
+from .notes import notes_since
 from .roles import MetricRoles
 from .shift_test import RankShiftTest
 
@@ -162,11 +163,22 @@ def _scale_inflation(n_finite: np.ndarray, confidence: float) -> np.ndarray:
 
 def score_series(
     frame: SeriesFrame, *, at: datetime, lookback: timedelta, config: DetectConfig = DetectConfig(),
-    roles: MetricRoles | None = None,
+    roles: MetricRoles | None = None, sparse: bool = True,
 ) -> SeriesScores:
-    """Score every series of ``frame`` (see the module docstring)."""
-    frame = frame.until(at)
+    """Score every series of ``frame`` (see the module docstring); with ``sparse``, rows sampled only around
+    incidents are then scored against their own first samples (``detectors.sparse``)."""
     roles = roles or MetricRoles.default()
+    scores = _score_frame(frame.until(at), at=at, lookback=lookback, config=config, roles=roles)
+    if sparse:
+        from .sparse import rescore_sparse
+
+        scores = rescore_sparse(scores, at=at, lookback=lookback, config=config, roles=roles)
+    return scores
+
+
+def _score_frame(
+    frame: SeriesFrame, *, at: datetime, lookback: timedelta, config: DetectConfig, roles: MetricRoles,
+) -> SeriesScores:
     if not frame.keys or frame.values.shape[1] < 3:
         return SeriesScores.empty(frame)
     split = window_split(frame, at, lookback, config)
@@ -257,18 +269,24 @@ DISPLAY_CLIP = DetectConfig.max_score
 
 
 def anomalies_from_scores(scores: SeriesScores) -> list[Anomaly]:
-    """The significant rows of ``scores`` as ``Anomaly`` records."""
+    """The significant rows of ``scores`` as ``Anomaly`` records (with the trace ids, log template and lines
+    behind a telemetry-derived series since its onset)."""
     keys = scores.frame.keys
-    return [
-        Anomaly(
+    notes = scores.frame.notes
+    until = float(scores.frame.times[-1]) if len(scores.frame.times) else 0.0
+    out = []
+    for i in np.flatnonzero(scores.significant):
+        note = notes_since(notes.get(keys[i]), float(scores.onset[i]), until) if notes else None
+        extra = {} if note is None else {"traces": note.traces, "template": note.template,
+                                         "examples": note.examples, "detail": note.detail}
+        out.append(Anomaly(
             entity=keys[i].entity, metric=keys[i].metric, onset=epoch_to_datetime(scores.onset[i]),
             score=float(min(scores.score[i], DISPLAY_CLIP)), direction="up" if scores.sign[i] > 0 else "down",
             detector="rank-test" if scores.constant[i] else "robust_z+tail_shift+mwu",
             baseline=float(scores.level[i]), current=float(scores.current[i]), role=scores.roles[i],
-            pvalue=float(scores.pvalue[i]), bad_direction=bool(scores.bad[i]),
-        )
-        for i in np.flatnonzero(scores.significant)
-    ]
+            pvalue=float(scores.pvalue[i]), bad_direction=bool(scores.bad[i]), **extra,
+        ))
+    return out
 
 
 def detect_series(

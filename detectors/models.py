@@ -6,6 +6,7 @@ score thousands of series with a handful of numpy operations instead of a Python
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
@@ -23,13 +24,32 @@ class SeriesKey:
 
 
 @dataclass(frozen=True)
+class SeriesNote:
+    """What stands behind one sample of a series derived from spans or logs, for the evidence a reader checks:
+    exemplar trace ids, a log template with example lines, and a short detail (exception types and counts)."""
+
+    traces: tuple[str, ...] = ()
+    template: str | None = None
+    examples: tuple[str, ...] = ()
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class SeriesFrame:
-    """``values[i, t]`` is series ``keys[i]`` at ``times[t]`` (epoch seconds); NaN marks a missing sample."""
+    """``values[i, t]`` is series ``keys[i]`` at ``times[t]`` (epoch seconds); NaN marks a missing sample.
+
+    ``notes`` (optional) maps a series and a sample time to its ``SeriesNote``: trace- and log-derived series carry
+    their exemplars this way, so an anomaly found on them can name the traces and log lines behind it.
+    """
 
     keys: tuple[SeriesKey, ...]
     times: np.ndarray
     values: np.ndarray
     _index: dict[SeriesKey, int] = field(default_factory=dict, compare=False, repr=False)
+    notes: Mapping[SeriesKey, Mapping[float, SeriesNote]] = field(default_factory=dict, compare=False, repr=False)
+    fine: "SeriesFrame | None" = field(default=None, compare=False, repr=False)
+    """Optional finer-grained copies of some rows (trace and log evidence bucketed finer than one-minute metrics):
+    rows that lack a baseline on this grid are scored on that one (``detectors.sparse``)."""
 
     def __post_init__(self) -> None:
         if self.values.shape != (len(self.keys), len(self.times)):
@@ -47,14 +67,17 @@ class SeriesFrame:
     def for_entities(self, entities: set[str]) -> "SeriesFrame":
         """The series of these entities only (the symptom's subgraph), sharing the time grid."""
         rows = [i for i, key in enumerate(self.keys) if key.entity in entities]
-        return SeriesFrame(tuple(self.keys[i] for i in rows), self.times, self.values[rows])
+        notes = {k: v for k, v in self.notes.items() if k.entity in entities} if self.notes else {}
+        fine = self.fine.for_entities(entities) if self.fine is not None else None
+        return SeriesFrame(tuple(self.keys[i] for i in rows), self.times, self.values[rows], notes=notes, fine=fine)
 
     def until(self, moment: datetime) -> "SeriesFrame":
         """Drop samples after ``moment``: an analysis at time T must not see the future."""
         stop = int(np.searchsorted(self.times, moment.timestamp(), side="right"))
-        if stop == len(self.times):
+        if stop == len(self.times) and (self.fine is None or self.fine.until(moment) is self.fine):
             return self  # nothing after the moment: no copy of a large frame
-        return SeriesFrame(self.keys, self.times[:stop], self.values[:, :stop])
+        fine = self.fine.until(moment) if self.fine is not None else None
+        return SeriesFrame(self.keys, self.times[:stop], self.values[:, :stop], notes=self.notes, fine=fine)
 
     @staticmethod
     def empty() -> "SeriesFrame":
@@ -105,6 +128,13 @@ class Anomaly(BaseModel):
     pvalue: float | None = None
     bad_direction: bool = True
     """The move is the bad way for this metric (latency up, success rate down); a good-way move is still reported."""
+    traces: tuple[str, ...] = ()
+    """Exemplar trace ids behind a trace-derived series since the onset (at most three)."""
+    template: str | None = None
+    """The log template behind a log-derived series."""
+    examples: tuple[str, ...] = ()
+    """Example log lines of that template since the onset (at most three)."""
+    detail: str | None = None
 
     @property
     def severity(self) -> float:

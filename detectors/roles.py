@@ -60,6 +60,10 @@ class MetricInfo:
     events: bool = False
     """A fault counter (GPU Xid, row-remap failures, restarts): any departure from an idle baseline is an occurrence
     of a fault, like an event, even a single sample — unlike an idle error *rate*, where one blip is noise."""
+    short_history: bool = False
+    """Sampled only around incidents (series derived from spans and logs, which are often kept only near faults):
+    a row with too few samples before the window takes its own first samples as its baseline
+    (``detectors.sparse``)."""
 
     def bad(self, sign: int) -> bool:
         """Is a move in direction ``sign`` (+1 up, -1 down) a move the bad way?"""
@@ -79,7 +83,7 @@ def metric_info(raw: Mapping[str, Any], source: str) -> MetricInfo:
     if direction not in BAD_DIRECTIONS:
         raise DetectorError(f"{source}: unknown direction {direction!r} (one of {list(BAD_DIRECTIONS)})")
     return MetricInfo(role=role, unit=str(raw.get("unit", "")), direction=direction, source=source,
-                      events=bool(raw.get("events", False)))
+                      events=bool(raw.get("events", False)), short_history=bool(raw.get("short_history", False)))
 
 
 _DEFAULT_DIRECTION = {

@@ -72,6 +72,11 @@ class EvidenceItem(BaseModel):
     entity: str
     at: UtcDatetime
     text: str
+    traces: tuple[str, ...] = ()
+    """Exemplar trace ids of a trace-derived anomaly: the only trace ids a narrative may cite."""
+    template: str | None = None
+    """The log template of a log-derived anomaly: the only templates a narrative may quote."""
+    log_lines: tuple[str, ...] = ()
 
 
 class CandidateBrief(BaseModel):
@@ -152,6 +157,10 @@ class EvidencePack(BaseModel):
         seen.update(dict.fromkeys(a.entity for a in self.actions))
         return list(seen)
 
+    def templates(self) -> list[str]:
+        """Every log template the pack shows."""
+        return list(dict.fromkeys(e.template for c in self.candidates for e in c.evidence if e.template))
+
     def times(self) -> list[datetime]:
         """Every time the pack names in a structured field, sorted."""
         moments = {self.incident.at}
@@ -213,9 +222,13 @@ def change_text(change: Change) -> str:
 
 
 def _evidence_text(evidence: Evidence) -> str:
-    """The ranker's summary; for a change, a short form (its details are in the Changes section) plus the lag."""
+    """The ranker's summary; for a change, a short form (its details are in the Changes section) plus the lag.
+    A template and trace ids the summary repeats are cut: they are shown in their own fields, uncut."""
     if evidence.kind != "change" or evidence.change is None:
-        return _clipped_z(evidence.summary)
+        text = evidence.summary
+        if evidence.template or evidence.traces:
+            text = text.split("; template ", 1)[0].split("; exemplar trace", 1)[0]
+        return _clipped_z(text)
     change = evidence.change
     text = f"{change_text(change)} on {short_id(change.entity)} at {change.at:%H:%M:%S}"
     _, sep, lag = evidence.summary.rpartition("; ")
@@ -240,7 +253,9 @@ def _candidate_brief(rank: int, candidate: Candidate, limits: EvidenceLimits) ->
         score=round(candidate.score, 3),
         chain=tuple(short_id(e) for e in chain),
         evidence=tuple(
-            EvidenceItem(kind=e.kind, entity=short_id(e.entity), at=e.at, text=_clip(_evidence_text(e), limits.text_chars))
+            EvidenceItem(kind=e.kind, entity=short_id(e.entity), at=e.at, text=_clip(_evidence_text(e), limits.text_chars),
+                         traces=e.traces[:3], template=_clip(e.template, limits.text_chars) if e.template else None,
+                         log_lines=tuple(_clip(line, limits.text_chars) for line in e.log_lines[:2]))
             for e in evidence
         ),
     )

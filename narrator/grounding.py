@@ -13,6 +13,8 @@ on an invented pod or a made-up latency figure loses time in the worst moment, s
 - template placeholders (``<entity id>``, ``<what happened>``) copied from the answer format are not content;
 - a ``kubectl`` command must name its namespace (``-n``/``--namespace``, or ``-A``), unless it acts on a node:
   pasted into a shell whose namespace is another one, it would act on the wrong objects;
+- trace ids (32 hex digits) must be exemplar traces of the evidence; a quoted log template (a quotation holding a
+  mask such as ``<NUM>``, ``<IP>`` or ``<*>``) must be, or be part of, a template of the evidence;
 - numbers quoted in text must match a number of the evidence within rounding (``3.2`` matches ``3.163``; ``95%``
   matches ``0.95``; ``ms``/``s`` conversions allowed). Version strings (``0.6.3``) are not numbers. The small
   integers 0, 1 and 2 without a unit are allowed (counting words: "both pods", "1 commit").
@@ -55,6 +57,9 @@ _CALENDAR = re.compile(
     r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b",
     re.IGNORECASE,
 )  # "May" is left out: it is mostly the verb
+_MASK = re.compile(r"<(?:NUM|IP|HEX|UUID|\*)>")
+_QUOTED = re.compile(r"[\"“”'‘’`]([^\"“”'‘’`\n]{3,400})[\"“”'‘’`]")
+_TRACE_ID = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{32}(?![0-9a-fA-F])")
 _TRAILING = ".,:;!?…*_~"
 _KUBECTL = re.compile(r"\bkubectl\b[^\n;|&`\"')]*")
 _NAMESPACED = re.compile(r"(?:^|\s)(?:-n\s*\S|--namespace[=\s]\S|-A\b|--all-namespaces\b)")
@@ -80,6 +85,8 @@ class Mentions:
     urls: tuple[str, ...] = ()
     placeholders: tuple[str, ...] = ()
     calendar: tuple[str, ...] = ()  # month and weekday names: a date in words
+    templates: tuple[str, ...] = ()
+    trace_ids: tuple[str, ...] = ()
 
 
 def _blank(text: str, span: tuple[int, int]) -> str:
@@ -89,6 +96,15 @@ def _blank(text: str, span: tuple[int, int]) -> str:
 def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
     """Find entity ids, times, shas and numbers in ``text``; each character counts for one kind of claim only."""
     kinds = set(kinds)
+    templates = []
+    for m in list(_QUOTED.finditer(text)):  # a quoted log template: its masks are content, not placeholders
+        if _MASK.search(m.group(1)):
+            templates.append(" ".join(m.group(1).split()))
+            text = _blank(text, m.span())
+    trace_ids = []
+    for m in list(_TRACE_ID.finditer(text)):
+        trace_ids.append(m.group(0).lower())
+        text = _blank(text, m.span())
     placeholders = tuple(m.group(0) for m in _PLACEHOLDER.finditer(text))
     calendar = tuple(m.group(0) for m in _CALENDAR.finditer(text))
     urls = []
@@ -135,6 +151,7 @@ def scan(text: str, kinds: Iterable[str] = KNOWN_KINDS) -> Mentions:
     return Mentions(
         entities=tuple(entities), times=tuple(times), dates=tuple(dates), clocks=tuple(clocks), hexes=tuple(hexes),
         numbers=tuple(numbers), urls=tuple(urls), placeholders=placeholders, calendar=calendar,
+        templates=tuple(templates), trace_ids=tuple(trace_ids),
     )
 
 
@@ -153,6 +170,11 @@ class GroundingIndex:
     urls: frozenset[str] = frozenset()
     moments: frozenset[tuple[str, datetime]] = frozenset()
     calendar: frozenset[str] = frozenset()
+    templates: tuple[str, ...] = ()
+    trace_ids: frozenset[str] = frozenset()
+
+    def has_template(self, quoted: str) -> bool:
+        return any(quoted in template for template in self.templates)
 
     def resolve(self, entity: str) -> str | None:
         """The evidence id ``entity`` names (exactly, or as a ≥7-hex-digit prefix of a commit/digest), or None."""
@@ -210,6 +232,8 @@ def index_evidence(pack: EvidencePack, texts: Iterable[str]) -> GroundingIndex:
         moments=frozenset(pack.moments()),
         calendar=frozenset({w.capitalize() for m in mentions for w in m.calendar}
                            | {t.strftime("%B") for t in times} | {t.strftime("%A") for t in times}),
+        templates=tuple(" ".join(t.split()) for t in pack.templates()),
+        trace_ids=frozenset(t.lower() for c in pack.candidates for e in c.evidence for t in e.traces),
     )
 
 
@@ -226,6 +250,10 @@ def _text_problems(where: str, text: str, index: GroundingIndex) -> list[str]:
                  for w in found.calendar if w.capitalize() not in index.calendar]
     problems += [f"{where} writes the command {c!r} without -n <namespace>; it would act on whatever namespace the "
                  "shell is in" for c in unsafe_kubectl(text)]
+    problems += [f"{where} cites the trace {t}, which is not an exemplar trace of the evidence"
+                 for t in found.trace_ids if t not in index.trace_ids]
+    problems += [f"{where} quotes the log template {t!r}, which is not a template of the evidence"
+                 for t in found.templates if not index.has_template(t)]
     problems += [
         f"{where} quotes the number {raw!r}, which does not match any number in the evidence"
         for raw, value, decimals, unit in found.numbers

@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.servers.prometheus",
     "tests.servers.kubernetes",
     "tests.servers.otlp",
+    "tests.servers.loki_api",
     "tests.servers.pagerduty",
     "tests.servers.browser",
     "tests.servers.faultline",

@@ -215,6 +215,18 @@ class SpanDirectory:
             self._services.popitem(last=False)
         return adopted
 
+    def would_adopt_ids(self, span_ids: Iterable[str]) -> bool:
+        """Would remembering these span ids adopt an orphan (a server span that waits for its caller)?"""
+        return bool(self._orphans) and any(i in self._orphans for i in span_ids)
+
+    def remember_services(self, services: dict[str, str]) -> None:
+        """Record ``span id → service`` pairs of spans that adopt no orphan (``would_adopt_ids`` was False)."""
+        self._services.update(services)
+        for span_id in services:
+            self._services.move_to_end(span_id)
+        while len(self._services) > self.capacity:
+            self._services.popitem(last=False)
+
     def orphan(self, parent_id: str, trace_id: str, service: str, start_ns: int) -> None:
         self._orphans.setdefault(parent_id, []).append((trace_id, service, start_ns))
         while len(self._orphans) > self.capacity:

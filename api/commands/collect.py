@@ -54,10 +54,17 @@ def options_from_args(args: argparse.Namespace) -> CollectOptions:
         kubeconfig=args.kubeconfig, kube_context=args.context, in_cluster=args.in_cluster,
         namespaces=tuple(args.namespace or ()), prometheus_url=args.prometheus,
         prometheus=_prometheus_config(args), trace_files=tuple(Path(p) for p in args.traces or ()),
-        trace_step_s=args.trace_step, git_repo=Path(args.git_repo) if args.git_repo else None,
+        trace_step_s=args.trace_step, log_files=tuple(Path(p) for p in args.logs or ()),
+        telemetry_db=_telemetry_db(args), git_repo=Path(args.git_repo) if args.git_repo else None,
         image_commits=_image_commits(args.image_commit or []), lookback=parse_duration(args.lookback),
         retention=parse_duration(args.retention), out_dir=Path(args.out),
     )
+
+
+def _telemetry_db(args: argparse.Namespace) -> Path | None:
+    if not (args.traces or args.logs):
+        return None
+    return Path(args.telemetry_db) if args.telemetry_db else Path(args.out) / "telemetry.sqlite3"
 
 
 def _store(args: argparse.Namespace):
@@ -74,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from ..collect import collect_once, save_collected
 
     options = options_from_args(args)
-    if not (options.kubernetes or options.prometheus_url or options.trace_files or options.git_repo):
+    if not (options.kubernetes or options.prometheus_url or options.trace_files or options.log_files
+            or options.git_repo):
         print("faultline collect: no source configured (see --help)", file=sys.stderr)
         return 2
     store = _store(args)
@@ -127,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr = parser.add_argument_group("traces")
     tr.add_argument("--traces", action="append", metavar="FILE", help="OTLP/JSON file or JSON Lines (repeatable)")
     tr.add_argument("--trace-step", type=float, default=60.0, help="bucket of trace-derived series in seconds")
+    tr.add_argument("--logs", action="append", metavar="FILE",
+                    help="OTLP/JSON log file or JSON Lines, e.g. a Collector file exporter's output (repeatable)")
+    tr.add_argument("--telemetry-db", metavar="FILE", help="store for the spans and log records read (default: "
+                                                           "OUT/telemetry.sqlite3, which `serve` reads with "
+                                                           "FAULTLINE_COLLECTED_DIR=OUT)")
     git = parser.add_argument_group("git")
     git.add_argument("--git-repo", metavar="PATH", help="local clone the images were built from")
     git.add_argument("--image-commit", action="append", metavar="IMAGE=SHA",

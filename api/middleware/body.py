@@ -30,6 +30,15 @@ from .json_depth import max_depth
 SCAN_IN_THREAD_BYTES = 256 * 1024  # smaller bodies are measured on the event loop (well under a millisecond)
 
 
+def _json_text(scope: Scope) -> bool:
+    """Is the body JSON text this middleware can check? Not a binary body (OTLP protobuf) nor a compressed one (gzip
+    OTLP): the route that accepts those decodes them under its own caps (``api/otlp_http.py``)."""
+    headers = dict(scope.get("headers") or ())
+    encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+    ctype = headers.get(b"content-type", b"").lower()
+    return encoding in (b"", b"identity") and (not ctype or b"json" in ctype or ctype.startswith(b"text/"))
+
+
 class BodyGuardMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -53,7 +62,7 @@ class BodyGuardMiddleware:
         if isinstance(body, dict):  # the client went away mid-body: let the app see the disconnect
             first: Message = body
         else:
-            problem = await self._problem(body)
+            problem = await self._problem(body) if _json_text(scope) else None
             if problem is not None:
                 await send_error(send, 400, problem)
                 return

@@ -47,11 +47,31 @@ from ..settings import Settings
 
 if TYPE_CHECKING:
     from detectors.sources import PrometheusResult, PrometheusSource
+    from detectors.sources.loki import LokiSource
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AnalysisBackend", "CaseBackend", "LiveBackend", "WindowData", "backend_from_settings",
            "store_from_settings"]
+
+
+MAX_TRACE_LOGS = 200
+MAX_WINDOW_SPANS = 1_000_000
+MAX_WINDOW_LOGS = 1_000_000
+"""An insight reads at most this many spans and log records of a store: a bound on its memory (~100 MB of columns)."""
+
+
+@dataclass(frozen=True)
+class TraceView:
+    """One trace's spans (plain rows, by start time) and the log lines that carry its id."""
+
+    spans: list[dict] = field(default_factory=list)
+    logs: list[dict] = field(default_factory=list)
+
+
+def _log_row(record) -> dict:
+    return {"time_ns": record.time_ns, "level": record.level, "entity": record.entity, "body": record.body[:2000],
+            "span_id": record.span_id}
 
 
 class AnalysisBackend(Protocol):
@@ -98,6 +118,15 @@ class CaseBackend:
 
     def default_time(self) -> datetime:
         return self.case.incident.at
+
+    def trace(self, trace_id: str) -> TraceView:
+        """One trace of the case's ``traces.jsonl`` and the log lines that carry its id (the console's waterfall)."""
+        telemetry = self.case.telemetry
+        if telemetry is None:
+            return TraceView()
+        trace_id = trace_id.lower()
+        logs = [r for r in telemetry.logs if r.trace_id == trace_id]
+        return TraceView(spans=telemetry.spans.trace_rows(trace_id), logs=[_log_row(r) for r in logs[:MAX_TRACE_LOGS]])
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
         return case_window(self.case, entities, start, end)
@@ -225,12 +254,15 @@ class LiveBackend:
     def __init__(self, store: GraphStore, *, prometheus: "PrometheusSource | None" = None,
                  collected_dir: Path | None = None, step_s: float | None = None, name: str = "live",
                  history: timedelta = timedelta(hours=24), history_step_s: float = 300.0,
-                 recent: timedelta | None = None, limits: CaseLimits = DEFAULT_LIMITS) -> None:
+                 recent: timedelta | None = None, limits: CaseLimits = DEFAULT_LIMITS,
+                 telemetry: tuple[Path, ...] = (), loki: "LokiSource | None" = None) -> None:
         self.name = name
         self._store = store
         self._prometheus = prometheus
         self._collected = CollectedFiles(collected_dir, limits) if collected_dir is not None else None
         self._step_s = step_s
+        self._telemetry = telemetry
+        self._loki = loki
         self.history = history
         self.history_step_s = history_step_s
         self.recent = recent
@@ -263,6 +295,70 @@ class LiveBackend:
         return self._collected.state()
 
     def window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
+        data = self._window(entities, start, end)
+        partial: list[str] = []
+        telemetry = self._read_telemetry(start, end, partial)
+        from dataclasses import replace
+
+        if partial:
+            data = replace(data, partial=data.partial + tuple(partial))
+        if telemetry is None:
+            return data
+        from detectors.sources.case_telemetry import telemetry_rows
+
+        series = telemetry_rows(data.series, telemetry, at=end, lookback=end - start, known=entities)
+        return replace(data, series=series.for_entities(entities))
+
+    def trace(self, trace_id: str) -> TraceView:
+        """One trace from the telemetry stores, and the log lines that carry its id."""
+        from detectors.sources.span_table import SpanTable
+        from detectors.sources.telemetry_store import TelemetryStore
+
+        spans, logs = [], []
+        for path in self._telemetry:
+            if path.exists():
+                with TelemetryStore(path) as store:
+                    found = store.trace(trace_id)
+                    spans.extend(found)
+                    if found:
+                        lo = min(s.start_ns for s in found) - 60 * 10**9
+                        hi = max(s.end_ns for s in found) + 60 * 10**9
+                        logs.extend(r for r in store.logs(lo, hi) if r.trace_id == trace_id.lower())
+        return TraceView(spans=SpanTable.from_spans(spans).trace_rows(trace_id),
+                         logs=[_log_row(r) for r in logs[:MAX_TRACE_LOGS]])
+
+    def _read_telemetry(self, start: datetime, end: datetime, partial: list[str]):
+        """Spans and logs of the window from the OTLP receivers' store, the collected one (``faultline collect
+        --traces/--logs``) and Loki when configured, as the case files' would be read."""
+        from detectors.sources.case_telemetry import CaseTelemetry
+        from detectors.sources.span_table import SpanTable
+        from detectors.sources.telemetry_store import TelemetryStore
+
+        spans, logs = [], []
+        if self._loki is not None:
+            try:
+                result = self._loki.read(start, end)
+                logs.extend(result.records)
+                partial.extend(str(p) for p in result.problems[:3])
+            except MetricSourceError as exc:
+                log.warning("logs from Loki unavailable for an insight: %s", exc)
+                partial.append(f"logs: {exc}; ranked without Loki's lines")
+        lo, hi = int(start.timestamp() * 1e9), int(end.timestamp() * 1e9)
+        for path in self._telemetry:
+            if not path.exists():
+                continue
+            with TelemetryStore(path) as store:
+                window = store.spans(lo - 300 * 10**9, hi, limit=MAX_WINDOW_SPANS)  # requests begun just before
+                spans.append(SpanTable.from_spans(window))
+                logs.extend(store.logs(lo, hi, limit=MAX_WINDOW_LOGS))
+            if len(window) >= MAX_WINDOW_SPANS or len(logs) >= MAX_WINDOW_LOGS:
+                partial.append(f"telemetry: more than {MAX_WINDOW_SPANS} spans or {MAX_WINDOW_LOGS} log records in "
+                               f"the window of {path.name}; the earliest were read")
+        table = SpanTable.concat(spans)
+        return CaseTelemetry(spans=table, logs=tuple(logs)) if len(table) or logs else None
+
+
+    def _window(self, entities: set[str], start: datetime, end: datetime) -> WindowData:
         recent = self.recent if self.recent is not None else end - start
         since = start - recent - self.history
         partial: list[str] = []
@@ -365,11 +461,19 @@ def backend_from_settings(settings: Settings) -> AnalysisBackend:
     store = store_from_settings(settings)
     if store is not None:
         backend_name = store_settings(settings).backend
+        telemetry = (settings.telemetry_path,) + (
+            (settings.collected_dir / "telemetry.sqlite3",) if settings.collected_dir else ())
+        loki = None
+        if settings.loki_url:
+            from detectors.sources.loki import LokiConfig, LokiSource
+
+            loki = LokiSource(settings.loki_url, LokiConfig(query=settings.loki_query))
         return LiveBackend(store, prometheus=_prometheus(settings), collected_dir=settings.collected_dir,
                            step_s=settings.prometheus_step_s if settings.prometheus_url else None,
                            history=settings.baseline_delta, history_step_s=settings.baseline_step_s,
                            limits=settings.case_limits(),
-                           name="live:" + ("neo4j" if backend_name == "neo4j" else "graph-file"))
+                           name="live:" + ("neo4j" if backend_name == "neo4j" else "graph-file"), telemetry=telemetry,
+                           loki=loki)
     if settings.case_dir is not None:
         return CaseBackend.from_dir(settings.case_dir, settings.case_limits())
     return CaseBackend.from_dir(_demo_case_dir(), settings.case_limits())

@@ -273,7 +273,7 @@
     insight.candidates.slice(0, 8).forEach((cand, i) => {
       const evidence = el("ul", { class: "evidence" });
       for (const ev of cand.evidence.slice(0, 6)) {
-        evidence.append(el("li", {}, el("span", { class: "kind", text: ev.kind }), ev.summary));
+        evidence.append(el("li", {}, el("span", { class: "kind", text: ev.kind }), ev.summary, telemetryOf(ev, cand)));
       }
       const showChain = el("button", { type: "button", class: "secondary", text: "Show chain",
                                        "aria-label": "Highlight the fault chain of " + cand.entity });
@@ -288,6 +288,78 @@
         evidence));
     });
     if (!insight.candidates.length) list.append(el("li", { text: "No candidate stood out." }));
+  }
+
+  // ---------------------------------------------------------------- traces and logs behind an evidence item
+  function telemetryOf(ev, cand) {
+    const parts = [];
+    if (ev.template) parts.push(el("div", { class: "template mono", title: "log template", text: ev.template }));
+    for (const line of (ev.log_lines || []).slice(0, 3)) parts.push(el("div", { class: "logline mono", text: line }));
+    if (ev.traces && ev.traces.length) {
+      parts.push(el("div", { class: "traces" }, "exemplar traces: ", ev.traces.map((t) => {
+        const b = el("button", { type: "button", class: "link mono", text: shortId(t), title: t,
+                                 "aria-label": "Show trace " + t });
+        b.addEventListener("click", () => { selectEntity(cand.entity, true); showTrace(t); });
+        return b;
+      })));
+    }
+    return parts.length ? el("div", { class: "telemetry" }, parts) : null;
+  }
+
+  function firstTrace(cand) {
+    for (const ev of cand.evidence) if (ev.traces && ev.traces.length) return ev.traces[0];
+    return null;
+  }
+
+  function logLinesOf(cand) {
+    const out = [];
+    for (const ev of cand.evidence) {
+      if (ev.template) out.push(el("li", {}, el("span", { class: "kind", text: "template" }), el("span", { class: "mono", text: ev.template })));
+      for (const line of ev.log_lines || []) out.push(el("li", { class: "mono", text: line }));
+    }
+    return out;
+  }
+
+  async function showTrace(traceId) {
+    const box = $("trace-view");
+    if (!box) return;
+    box.replaceChildren(el("p", { class: "hint", text: "Loading trace " + traceId + "…" }));
+    let trace;
+    try {
+      trace = await api("/v1/traces/" + encodeURIComponent(traceId));
+    } catch (err) {
+      box.replaceChildren(el("p", { class: "hint", text: "Trace " + traceId + " is not available: " + err.message }));
+      return;
+    }
+    box.replaceChildren(waterfall(trace));
+  }
+
+  function waterfall(trace) {
+    const spans = trace.spans || [];
+    const t0 = Math.min(...spans.map((s) => s.start_ns));
+    const t1 = Math.max(...spans.map((s) => s.end_ns));
+    const total = Math.max(t1 - t0, 1);
+    const depth = {};
+    for (const s of spans) depth[s.span_id] = s.parent_span_id && depth[s.parent_span_id] !== undefined ? depth[s.parent_span_id] + 1 : 0;
+    const rows = el("ol", { class: "waterfall", "aria-label": "Spans of trace " + trace.trace_id });
+    for (const s of spans) {
+      const ms = (s.end_ns - s.start_ns) / 1e6;
+      const barEl = el("span", { class: "span-bar" + (s.error ? " err" : ""), title: s.name + " " + ms.toFixed(1) + " ms" });
+      barEl.style.marginLeft = ((s.start_ns - t0) / total * 100).toFixed(2) + "%";
+      barEl.style.width = Math.max((s.end_ns - s.start_ns) / total * 100, 0.3).toFixed(2) + "%";
+      const label = el("span", { class: "span-label" }, el("span", { class: "svc", text: s.service || "?" }), " ",
+                       el("span", { class: "mono", text: s.name }), " ", el("span", { class: "dur", text: ms.toFixed(1) + " ms" }),
+                       s.error ? el("span", { class: "err", text: " error" + (s.status_message ? ": " + s.status_message : "") }) : null,
+                       s.exception ? el("span", { class: "err", text: " " + s.exception }) : null);
+      label.style.paddingLeft = (depth[s.span_id] * 0.8) + "em";
+      rows.append(el("li", {}, label, el("span", { class: "span-track" }, barEl)));
+    }
+    const logs = el("ul", { class: "trace-logs" });
+    for (const line of trace.logs || []) {
+      logs.append(el("li", { class: "mono" }, el("span", { class: "kind", text: line.level }), line.body));
+    }
+    return el("div", {}, el("p", { class: "mono", text: "trace " + trace.trace_id + " · " + spans.length + " spans · "
+      + (total / 1e6).toFixed(1) + " ms" }), rows, (trace.logs || []).length ? logs : null);
   }
 
   function bar(fraction) {
@@ -403,8 +475,13 @@
     }
     const cand = insight.candidates.find((c) => c.entity === id);
     const extra = cand ? el("p", {}, "Candidate #" + cand.rank + ", score " + Number(cand.score).toFixed(2)) : null;
+    const lines = cand ? logLinesOf(cand) : [];
+    const traceId = cand ? firstTrace(cand) : null;
     $("entity-detail").replaceChildren(facts, extra || "",
+      lines.length ? el("div", {}, el("h3", { text: "Log lines" }), el("ul", { class: "loglines" }, lines)) : "",
+      traceId ? el("div", {}, el("h3", { text: "Exemplar trace" }), el("div", { id: "trace-view" })) : "",
       wandButton("Run insight from " + id, { symptom: id, at: insight.request.at, lookback: insight.request.lookback }));
+    if (traceId) showTrace(traceId);
   }
 
   function drawGraph(insight) {

@@ -62,3 +62,29 @@ def test_watch_repeats_and_re_collecting_is_idempotent(tmp_path, otlp_receiver):
     assert [r["round"] for r in rounds] == [1, 2, 3]
     assert rounds[0]["graph"] == rounds[2]["graph"]
     assert rounds[0]["saved"]["samples"] == rounds[2]["saved"]["samples"]  # same samples merged, not appended
+
+
+def test_logs_and_traces_files_go_to_the_telemetry_store(tmp_path, otlp_receiver):
+    from detectors.sources.telemetry_store import TelemetryStore
+
+    traces = tmp_path / "traces.jsonl"
+    _traces(otlp_receiver, traces)
+    logs = tmp_path / "logs.jsonl"
+    record = {"timeUnixNano": str(time.time_ns()), "severityNumber": 17, "body": {"stringValue": "boom"}}
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "rag"}}]}
+    logs.write_text(json.dumps({"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record] * 3}]}]})
+                    + "\n{broken\n", encoding="utf-8")
+    out = tmp_path / "out"
+    done = _run("--traces", str(traces), "--logs", str(logs), "--graph", str(tmp_path / "graph.json"),
+                "--out", str(out), "--json", "--watch", "--interval", "0.1", "--rounds", "2")
+    assert done.returncode == 0, done.stderr
+    rounds = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    first = {s["source"]: s for s in rounds[0]["sources"]}
+    assert first["logs"]["counts"] == {"records": 3, "entities": 1, "stored": 3}
+    assert "logs.jsonl:2" in first["logs"]["skipped"][0]
+    assert first["traces"]["counts"]["stored"] == 10 * 8
+    assert {s["source"]: s for s in rounds[1]["sources"]}["logs"]["counts"]["stored"] == 0  # not stored twice
+    with TelemetryStore(out / "telemetry.sqlite3") as store:
+        counts = store.counts()
+        assert (counts.spans, counts.logs) == (80, 3)
+        assert {r.body for r in store.logs(0, 2**63 - 1, entities=["app:rag"])} == {"boom"}

@@ -149,3 +149,35 @@ def test_token_prompt_when_auth_is_on(page, start_faultline) -> None:
     page.keyboard.press("Enter")
     page.get_by_role("button", name=f"Run insight for {SYMPTOM}").wait_for(timeout=20_000)
     assert page.evaluate("() => sessionStorage.getItem('faultline-token')") == token
+
+
+def test_the_selected_candidate_shows_an_exemplar_trace_and_its_log_lines(page, tmp_path, otlp_receiver,
+                                                                          start_faultline) -> None:
+    from tests.telemetry_case import write_telemetry_case
+
+    case = write_telemetry_case(tmp_path / "case", otlp_receiver)
+    server = start_faultline(use_demo_case_dir=False, FAULTLINE_CASE_DIR=str(case))
+    created = httpx.post(f"{server.base_url}/v1/insights", json={"symptom": "app:front"}, params={"wait": 60}).json()
+    insight = server.wait_insight(created["id"])
+    assert insight["candidates"][0]["entity"] == "app:cart"
+    page.goto(f"{server.base_url}/#/insights/{created['id']}")
+    page.locator("#result").wait_for(state="visible", timeout=60_000)
+    # the evidence lists the template and the exemplar traces; a trace link opens the waterfall
+    first = page.locator("#candidates > li").first
+    assert "connection to postgres" in first.locator(".telemetry .template").first.text_content()
+    first.locator(".traces button").first.click()
+    rows = page.locator("#trace-view .waterfall li")
+    rows.first.wait_for(timeout=20_000)
+    assert rows.count() == 4  # front's server and client span, cart's server span and its database call
+    labels = [rows.nth(i).text_content() for i in range(4)]
+    assert any("front" in label and "GET /cart" in label for label in labels)
+    assert page.locator("#trace-view .span-bar.err").count() == 4  # the failing request: every span in error
+    # the candidate's log lines: the template and example lines
+    lines = page.locator("#entity-detail .loglines li")
+    assert lines.count() >= 2 and "refused" in lines.nth(1).text_content()
+    # the API behind it
+    trace_id = first.locator(".traces button").first.get_attribute("title")
+    trace = httpx.get(f"{server.base_url}/v1/traces/{trace_id}").json()
+    assert len(trace["spans"]) == 4 and trace["logs"] and "refused" in trace["logs"][0]["body"]
+    assert httpx.get(f"{server.base_url}/v1/traces/{'0' * 31}1").status_code == 404
+    assert httpx.get(f"{server.base_url}/v1/traces/xyz").status_code == 422

@@ -370,3 +370,37 @@ def test_extract_from_git_skips_absent_blobs_and_other_days(tmp_path: Path) -> N
                                            "fault_minutes_absent": 1}
     with pytest.raises(NezhaDayRefused):
         extract_day(repo / ".git", cache, "2023-01-29")
+
+
+def test_telemetry_becomes_otlp_json_case_files(source: Path, tmp_path: Path) -> None:
+    """``--telemetry``: the window's trace and log minute-files become ``traces.jsonl`` / ``logs.jsonl`` in OTLP/JSON,
+    read back by the case loader with the pod as resource and the parent links kept; nothing after the alert."""
+    base = source / "rca_data" / DAY
+    start = (T0 + 20 * 60 + 5) * 10**9
+    rows = [[f"{20:032x}", f"{0x99:016x}", f"{20:016x}", PODS["cartservice"], "hipstershop.CartService/GetCart",
+             start, start + 2_000_000, 2_000]]
+    with open(base / "trace" / "00_20_trace.csv", "a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    docker = json.dumps({"log": json.dumps({"message": "GetCart failed", "severity": "error"}) + "\n",
+                         "stream": "stdout", "time": "x"})
+    plain = json.dumps({"log": "cart loaded\n", "stream": "stdout", "time": "x"})
+    _write_csv(base / "log" / "00_21_log.csv", "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log", [
+        ["t", start + 10**9, NODES["cartservice"], PODS["cartservice"], "server", f"{20:032x}", f"{0x99:016x}", docker],
+        ["t", start + 2 * 10**9, NODES["cartservice"], PODS["cartservice"], "server", "", "", plain],
+        ["t", (T0 + 59 * 60) * 10**9, NODES["cartservice"], PODS["cartservice"], "server", "", "", plain],  # after the alert
+    ])
+    first = convert(source, tmp_path / "out", telemetry=True)[0]
+    assert (first / "traces.jsonl").exists() and (first / "logs.jsonl").exists()
+    line = json.loads((first / "traces.jsonl").read_text().splitlines()[0])
+    assert "resourceSpans" in line and line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] == 0
+    case = load_case(first)
+    spans = case.telemetry.spans
+    assert len(spans) == 3 and set(spans.service) == {"frontend", "cartservice"}  # minute-files 00_20 and 00_21
+    child = list(spans.parent).index(f"{20:016x}")
+    assert spans.entity[child] == "app:cartservice"
+    records = case.telemetry.logs
+    assert [(r.body, r.level) for r in records] == [("GetCart failed", "ERROR"), ("cart loaded", "INFO")]
+    assert records[0].entity == f"pod:hipster/{PODS['cartservice']}" and records[0].trace_id == f"{20:032x}"
+    truth = json.loads((first / "truth.json").read_text())
+    assert truth["telemetry_written"] == {"spans": 3, "log_records": 2}
+    assert not any((p / "traces.jsonl").exists() for p in convert(source, tmp_path / "plain"))  # off by default

@@ -65,11 +65,81 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     server.server_close()
 
 
+def span_exporter(endpoint: str, encoding: str = "json", gzip: bool = False, headers: Mapping[str, str] | None = None):
+    """The SDK's own OTLP/HTTP span exporter: ``protobuf`` (opentelemetry-exporter-otlp-proto-http, the default
+    exporter of the SDK) or ``json`` (opentelemetry-exporter-otlp-json-http), gzip on or off."""
+    if encoding == "protobuf":
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=endpoint, headers=dict(headers or {}),
+                                compression=Compression.Gzip if gzip else Compression.NoCompression)
+    from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
+    from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonSpanExporter
+
+    return JsonSpanExporter(endpoint=endpoint, headers=dict(headers or {}),
+                            compression=JsonCompression.GZIP if gzip else JsonCompression.NONE)
+
+
+def log_exporter(endpoint: str, encoding: str = "json", gzip: bool = False, headers: Mapping[str, str] | None = None):
+    """The SDK's OTLP/HTTP log exporter, protobuf or JSON, gzip on or off."""
+    if encoding == "protobuf":
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(endpoint=endpoint, headers=dict(headers or {}),
+                               compression=Compression.Gzip if gzip else Compression.NoCompression)
+    from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
+    from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter as JsonLogExporter
+
+    return JsonLogExporter(endpoint=endpoint, headers=dict(headers or {}),
+                           compression=JsonCompression.GZIP if gzip else JsonCompression.NONE)
+
+
+class LogServices:
+    """One ``LoggerProvider`` per service, emitting through the stdlib ``logging`` bridge (``LoggingHandler``), as an
+    instrumented Python app does."""
+
+    def __init__(self, endpoint: str, names: Sequence[str], *, encoding: str = "json", gzip: bool = False,
+                 headers: Mapping[str, str] | None = None, resource: Mapping[str, str] | None = None) -> None:
+        import logging
+        import warnings
+
+        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.resources import Resource
+
+        self.providers = {}
+        self.loggers = {}
+        for name in names:
+            provider = LoggerProvider(resource=Resource.create({"service.name": name, **dict(resource or {})}))
+            provider.add_log_record_processor(BatchLogRecordProcessor(
+                log_exporter(endpoint, encoding, gzip, headers), max_queue_size=50_000, max_export_batch_size=512))
+            logger = logging.getLogger(f"faultline-tests.{name}.{id(provider)}")
+            logger.propagate = False
+            logger.setLevel(logging.DEBUG)
+            with warnings.catch_warnings():  # the SDK's bridge is deprecated in favour of a contrib package
+                warnings.simplefilter("ignore", DeprecationWarning)
+                handler = LoggingHandler(level=logging.DEBUG, logger_provider=provider)
+            logger.addHandler(handler)
+            self.providers[name] = provider
+            self.loggers[name] = logger
+
+    def flush(self) -> bool:
+        return all(provider.force_flush() for provider in self.providers.values())
+
+    def shutdown(self) -> None:
+        for name, provider in self.providers.items():
+            for handler in list(self.loggers[name].handlers):
+                self.loggers[name].removeHandler(handler)
+            provider.shutdown()
+
+
 class Services:
     """One ``TracerProvider`` per service (a resource with ``service.name``), all exporting to one endpoint."""
 
-    def __init__(self, endpoint: str, names: Sequence[str]) -> None:
-        from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
+    def __init__(self, endpoint: str, names: Sequence[str], *, encoding: str = "json", gzip: bool = False,
+                 headers: Mapping[str, str] | None = None) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -77,8 +147,8 @@ class Services:
         self.providers = {}
         for name in names:
             provider = TracerProvider(resource=Resource.create({"service.name": name}))
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint), max_queue_size=50_000,
-                                                           max_export_batch_size=1024))
+            provider.add_span_processor(BatchSpanProcessor(span_exporter(endpoint, encoding, gzip, headers),
+                                                           max_queue_size=50_000, max_export_batch_size=1024))
             self.providers[name] = provider
 
     def tracer(self, service: str):
@@ -98,9 +168,8 @@ class Services:
         span.end(end_time=end_ns)
         return span
 
-    def flush(self) -> None:
-        for provider in self.providers.values():
-            provider.force_flush()
+    def flush(self) -> bool:
+        return all(provider.force_flush() for provider in self.providers.values())
 
     def shutdown(self) -> None:
         for provider in self.providers.values():
