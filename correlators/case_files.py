@@ -8,13 +8,11 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detectors.case_files import load_events, parse_events, parse_metrics_rows, read_metric_columns
 from detectors.exceptions import DetectorError
 from detectors.roles import MetricInfo, parse_metrics_meta
-from detectors.sources.case_telemetry import CaseTelemetry, read_log_lines, read_span_lines, telemetry_rows
-from detectors.sources.span_table import SpanTable
 from topology.case_files import (
     DEFAULT_LIMITS, CaseLimits, case_file, check_depth, load_topology, parse_item, parse_topology, read_json,
 )
@@ -22,6 +20,9 @@ from topology.exceptions import CaseFormatError
 from topology.models import Entity, Relation
 
 from .models import Case, Change, Incident
+
+if TYPE_CHECKING:
+    from detectors.sources.case_telemetry import CaseTelemetry
 
 SeriesScope = Callable[[Sequence[Entity], Sequence[Relation], Incident], Collection[str]]
 """Which entities' series an analysis will read, decided from the topology and the incident before the series are
@@ -57,12 +58,16 @@ def check_references(case: Case, file_hint: str = "") -> None:
         )
 
 
-def load_telemetry(directory: Path, limits: CaseLimits = DEFAULT_LIMITS) -> CaseTelemetry | None:
+def load_telemetry(directory: Path, limits: CaseLimits = DEFAULT_LIMITS) -> "CaseTelemetry | None":
     """``traces.jsonl`` and ``logs.jsonl`` when the case has them (bad lines and items are skipped and logged)."""
     traces = case_file(directory, "traces.jsonl", required=False, max_bytes=None)
     logs = case_file(directory, "logs.jsonl", required=False, max_bytes=None)
     if traces is None and logs is None:
         return None
+    # imported here: a case without spans or logs never loads the trace and log stack
+    from detectors.sources.case_telemetry import CaseTelemetry, read_log_lines, read_span_lines
+    from detectors.sources.span_table import SpanTable
+
     spans, problems = read_span_lines(traces, max_line_bytes=limits.max_json_bytes) if traces else (SpanTable.empty(), [])
     records, log_problems = read_log_lines(logs, max_line_bytes=limits.max_json_bytes) if logs else ([], [])
     return CaseTelemetry(spans=spans, logs=tuple(records), problems=tuple(problems + log_problems))
@@ -97,6 +102,8 @@ def load_case(
     meta = parse_meta(read_json(meta_path, limits), str(meta_path)) if meta_path else {}
     telemetry = load_telemetry(directory, limits)
     if telemetry is not None:
+        from detectors.sources.case_telemetry import telemetry_rows
+
         series = telemetry_rows(series, telemetry, at=incident.at, lookback=incident.lookback,
                                 known={e.id for e in entities})
     case = Case(

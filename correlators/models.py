@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from detectors.models import Anomaly, Event, SeriesFrame
 from detectors.roles import MetricInfo
-from detectors.sources.case_telemetry import CaseTelemetry
 from topology.models import Entity, Relation
 from topology.timeutil import UtcDatetime, parse_duration
 
@@ -109,6 +108,8 @@ class Case(BaseModel):
     metrics_meta: dict[str, MetricInfo] = Field(default_factory=dict)
     """What each metric is (``metrics_meta.json``): role, unit, bad direction; overrides the catalogue."""
     name: str = ""
-    telemetry: CaseTelemetry | None = None
+    telemetry: Any = None
+    """``detectors.sources.case_telemetry.CaseTelemetry`` from ``traces.jsonl``/``logs.jsonl``, or None. Typed loosely
+    so that reading a case without spans or logs does not import the trace and log stack (pandas among it)."""
     """Spans and log records of ``traces.jsonl`` / ``logs.jsonl`` (their evidence is already rows of ``series``);
     kept for the console's exemplar trace and log lines."""
