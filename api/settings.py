@@ -240,6 +240,7 @@ class Settings(BaseSettings):
             return None
         return urlsplit(self.public_url).hostname
 
+    @property
     def telemetry_path(self) -> Path:
         return self.telemetry_db or self.db_path.with_name(f"{self.db_path.stem}-telemetry.sqlite3")
 

@@ -203,13 +203,21 @@ def _hex_id(raw: Any, length: int, what: str) -> str:
     return raw.lower()
 
 
+MAX_NANOS = 2**63 - 1
+"""Nanoseconds since the epoch fit a signed 64-bit integer (OTLP's fixed64; the store keeps int64)."""
+
+
 def _nanos(raw: Any, what: str) -> int:
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise ValueError(f"{what} is not an integer of nanoseconds")
     try:
         value = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} is not an integer of nanoseconds: {raw!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} is not an integer of nanoseconds: {str(raw)[:40]!r}") from None
     if value <= 0:
         raise ValueError(f"{what} is missing or zero")
+    if value > MAX_NANOS:
+        raise ValueError(f"{what} is beyond the year 2262 (more than 2**63 - 1 nanoseconds)")
     return value
 
 

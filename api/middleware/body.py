@@ -36,7 +36,7 @@ def _json_text(scope: Scope) -> bool:
     headers = dict(scope.get("headers") or ())
     encoding = headers.get(b"content-encoding", b"identity").strip().lower()
     ctype = headers.get(b"content-type", b"").lower()
-    return encoding in (b"", b"identity") and (not ctype or b"json" in ctype or ctype.startswith(b"text/"))
+    return encoding in (b"", b"identity") and (not ctype or b"json" in ctype)
 
 
 class BodyGuardMiddleware:

@@ -65,8 +65,13 @@ def _json_document(raw: bytes, signal_key: str) -> dict | None:
         return None
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise OtlpHttpError(400, f"body is not valid JSON: {exc}", field="body") from exc
+    except UnicodeDecodeError as exc:
+        raise OtlpHttpError(400, "body is not JSON text: it is not UTF-8", field="body") from exc
+    except RecursionError as exc:
+        raise OtlpHttpError(400, "body is not valid JSON: it nests too deeply", field="body") from exc
+    except ValueError as exc:  # JSONDecodeError, and integers of more than 4,300 digits
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "a number is too long"
+        raise OtlpHttpError(400, f"body is not valid JSON: {reason}", field="body") from exc
     if not isinstance(document, dict):
         raise OtlpHttpError(400, "not an OTLP export request: the top level must be an object", field="body")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in signal_key)
@@ -80,11 +85,12 @@ def _json_document(raw: bytes, signal_key: str) -> dict | None:
 
 def _count_json(document: dict, blocks_key: str, scopes_key: str, items_key: str) -> int:
     total = 0
-    for block in document.get(blocks_key) or ():
-        if isinstance(block, dict):
-            for scope in block.get(scopes_key) or ():
-                if isinstance(scope, dict) and isinstance(scope.get(items_key), list):
-                    total += len(scope[items_key])
+    blocks = document.get(blocks_key)
+    for block in blocks if isinstance(blocks, list) else ():
+        scopes = block.get(scopes_key) if isinstance(block, dict) else None
+        for scope in scopes if isinstance(scopes, list) else ():  # the parser reports a non-list, not this count
+            if isinstance(scope, dict) and isinstance(scope.get(items_key), list):
+                total += len(scope[items_key])
     return total
 
 

@@ -180,6 +180,9 @@ class TelemetryStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TelemetryStoreError(f"telemetry store: writing {len(spans)} spans failed: {exc}") from exc
+            except BaseException:
+                self._rollback()  # bad data or an interrupt: never leave the transaction open
+                raise
         return len(spans)
 
     def add_logs(self, records: Sequence[LogRecord]) -> int:
@@ -209,6 +212,9 @@ class TelemetryStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TelemetryStoreError(f"telemetry store: writing {len(records)} log records failed: {exc}") from exc
+            except BaseException:
+                self._rollback()  # bad data or an interrupt: never leave the transaction open
+                raise
         return len(records)
 
     def add_span_rows(self, blocks: Sequence[tuple[dict[str, Any], list[tuple]]]) -> int:
@@ -240,6 +246,9 @@ class TelemetryStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TelemetryStoreError(f"telemetry store: writing spans failed: {exc}") from exc
+            except BaseException:
+                self._rollback()  # bad data or an interrupt: never leave the transaction open
+                raise
         return len(rows)
 
     def add_logs_request(self, message: Any, source: str = "request") -> tuple[int, list[SourceProblem]]:
@@ -295,6 +304,9 @@ class TelemetryStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TelemetryStoreError(f"telemetry store: writing log records failed: {exc}") from exc
+            except BaseException:
+                self._rollback()  # bad data or an interrupt: never leave the transaction open
+                raise
         for p in problems[:20]:
             log.warning("%s", p)
         return len(rows), problems

@@ -186,9 +186,13 @@ def check(answer: httpx.Response, what: str) -> None:
     assert answer.headers.get("x-content-type-options") == "nosniff", what
     if answer.status_code >= 400:
         body = answer.json()
-        assert set(body) == {"detail", "problems"}, (what, body)
-        assert isinstance(body["detail"], str) and body["detail"], (what, body)
-        assert isinstance(body["problems"], list) and all(isinstance(p, str) for p in body["problems"]), what
+        if what.startswith(("/v1/traces", "/v1/logs")) and "code" in body:
+            # the OTLP receivers answer the spec's google.rpc.Status (code, message, details), not faultline's shape
+            assert set(body) <= {"code", "message", "details"} and isinstance(body["message"], str), (what, body)
+        else:
+            assert set(body) == {"detail", "problems"}, (what, body)
+            assert isinstance(body["detail"], str) and body["detail"], (what, body)
+            assert isinstance(body["problems"], list) and all(isinstance(p, str) for p in body["problems"]), what
         found = INTERNALS.search(answer.text)
         assert found is None, f"{what}: internals ({found.group(0)!r}) in {answer.text[:300]}"
 
