@@ -182,13 +182,20 @@ def fit(
 
 
 def rank_case(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[int | None, float]:
-    """(1-based rank of the first right answer or None, softmax probability of the top candidate)."""
+    """(1-based rank of the first right answer or None, the calibration input of the top candidate)."""
     s = ((c.x - mean) / std) @ w
     order = np.lexsort((np.array(c.entities), -s))
-    p = np.exp(s - s.max())
-    p /= p.sum()
     hits = np.flatnonzero(c.y[order] > 0)
-    return (int(hits[0]) + 1 if hits.size else None), float(p[order[0]])
+    return (int(hits[0]) + 1 if hits.size else None), calibration_input(s, CALIBRATION_INPUT)
+
+
+CALIBRATION_INPUT = "top_probability"
+
+
+def calibration_input(logits: np.ndarray, kind: str) -> float:
+    from rca.model import calibration_input as runtime_input
+
+    return runtime_input(logits, kind)
 
 
 def scores(ranks: Sequence[int | None]) -> tuple[float, float, float]:
@@ -249,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", default="", help="comma list of lambdas: print the mean leave-one-dataset-out AC@1 of each")
     ap.add_argument("--unsigned", action="store_true", help="no sign constraints (for comparison)")
     ap.add_argument("--drop", default="", help="comma list of features left out of the model")
+    ap.add_argument("--calibrate-on", choices=["top_probability", "margin"], default="margin",
+                    help="what the calibration maps to P(right): the top softmax probability, or the logit margin "
+                         "between the first two candidates (1 - exp(-margin))")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true", help="report only; do not write rca/ranker_model.json")
     args = ap.parse_args(argv)
@@ -272,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     as_dataset = [CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases]
 
     signed = not args.unsigned
+    global CALIBRATION_INPUT
+    CALIBRATION_INPUT = args.calibrate_on
     if args.sweep:
         for lam in [float(x) for x in args.sweep.split(",")]:
             per = []
@@ -314,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"| &nbsp;&nbsp;{f} | {len(idx)} | {fa[0]:.2f} | {fa[1]:.2f} | {fa[2]:.2f} | {fb[0]:.2f} | {fb[1]:.2f} | {fb[2]:.2f} |")
     p_arr, r_arr = np.array(lodo_p), np.array(lodo_right)
     kx, ky = isotonic(p_arr, r_arr)
-    calibrated = np.interp(p_arr, kx, ky)
     lines += ["", "Weights (standardised features):", "", "| feature | weight |", "|---|---|"]
     lines += [f"| {f} | {w:+.3f} |" for f, w in sorted(zip(used, w_all), key=lambda t: -abs(t[1]))]
     lines += ["", "Reliability of the calibrated confidence. The model's top probability comes from the",
@@ -347,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model = RankingModel(
             features=tuple(used), weights=w_all, mean=mean, std=std,
-            calibration=Calibration(tuple(kx), tuple(ky), len(lodo_p)),
+            calibration=Calibration(tuple(kx), tuple(ky), len(lodo_p), args.calibrate_on),
             version=f"{date.today().isoformat()}.1", fitted_on=tuple(f"{s} ({len([c for c in cases if c.suite == s])} cases)" for s in suites),
         )
         doc = model.to_document({"lambda": args.lam, "leave_one_dataset_out": lodo_table,

@@ -35,6 +35,9 @@ class Calibration:
     knots_x: tuple[float, ...] = (0.0, 1.0)
     knots_y: tuple[float, ...] = (0.0, 1.0)
     cases: int = 0
+    input: str = "top_probability"
+    """What is mapped: ``top_probability`` (the top candidate's softmax probability) or ``margin`` (``1 - exp(-d)``
+    with ``d`` the logit gap between the first two candidates — how clearly the top one stands out)."""
 
     def __call__(self, p: float) -> float:
         return float(np.interp(p, self.knots_x, self.knots_y))
@@ -80,7 +83,7 @@ class RankingModel:
             "mean": [round(float(m), 6) for m in self.mean],
             "std": [round(float(s), 6) for s in self.std],
             "calibration": {"x": list(self.calibration.knots_x), "y": list(self.calibration.knots_y),
-                            "cases": self.calibration.cases},
+                            "cases": self.calibration.cases, "input": self.calibration.input},
             "fitted_on": list(self.fitted_on),
             **dict(extra or {}),
         }
@@ -100,12 +103,23 @@ class RankingModel:
                 mean=np.array(doc["mean"], dtype=float),  # type: ignore[arg-type]
                 std=np.where(std > 0, std, 1.0),
                 calibration=Calibration(tuple(cal.get("x", (0.0, 1.0))), tuple(cal.get("y", (0.0, 1.0))),  # type: ignore[union-attr]
-                                        int(cal.get("cases", 0))),  # type: ignore[union-attr]
+                                        int(cal.get("cases", 0)), str(cal.get("input", "top_probability"))),  # type: ignore[union-attr]
                 version=str(doc.get("version", "unknown")),
                 fitted_on=tuple(str(s) for s in doc.get("fitted_on", ())),  # type: ignore[union-attr]
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RcaError(f"{source}: not a ranking model document ({exc})") from exc
+
+
+def calibration_input(logits: np.ndarray, kind: str) -> float:
+    """The value the calibration maps, from an incident's candidate logits (any order)."""
+    if logits.size == 0:
+        return 0.0
+    top = np.sort(logits)[::-1]
+    if kind == "margin":
+        return float(1.0 - math.exp(-(top[0] - top[1]))) if top.size > 1 else 1.0
+    p = np.exp(logits - top[0])
+    return float(1.0 / p.sum())
 
 
 @lru_cache(maxsize=4)

@@ -24,7 +24,7 @@ from topology.store import GraphStore
 from .case_graph import CaseGraph
 from .model import default_model
 from .models import Analysis
-from .rank import RankConfig, featurize, rank
+from .rank import RankConfig, featurize, rank_with_confidence
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,11 @@ def _analyze_slices(
 ) -> Analysis:
     clock = _Clock()
     sl = prepare(store, series, incident, changes, events, config, metrics_meta, clock)
-    candidates = rank(sl.down, sl.detection, sl.correlation, incident, rollouts=sl.rollouts, impacted=sl.impacted,
-                      config=config.rank)
+    candidates, confidence = rank_with_confidence(sl.down, sl.detection, sl.correlation, incident,
+                                                  rollouts=sl.rollouts, impacted=sl.impacted, config=config.rank)
     clock.lap("rank")
     model = config.rank.model or default_model()
-    probs = [c.probability for c in candidates]
-    confidence = model.calibration(probs[0]) if probs and model.calibration.cases else None
+
     return Analysis(
         incident=incident, candidates=tuple(candidates), anomalies=sl.detection.anomalies, changes=tuple(sl.merged),
         unlinked_changes=sl.correlation.unlinked_changes, subgraph_entities=len(sl.down.entities),

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 
 from correlators.align import Correlation
 from correlators.canary import RolloutFinding
@@ -24,7 +25,7 @@ from .chain import dependency_graph, fault_chain
 from .features import (
     FEATURES, call_edge_owners, candidate_features, change_features, entity_signals, onset_of_symptom,
 )
-from .model import RankingModel, default_model
+from .model import RankingModel, calibration_input, default_model
 from .models import Candidate, ScoreTerms
 from .walk import WalkConfig, random_walk_with_restart
 
@@ -48,6 +49,8 @@ class ScoredCandidates:
     probabilities: tuple[float, ...]
     walk_score: Mapping[str, float]
     graph: nx.DiGraph
+    raw_logits: tuple[float, ...] = ()
+    """Every candidate's model logit before releases were named above their carriers (what calibration reads)."""
 
 
 def candidate_pool(subgraph: Subgraph, config: RankConfig) -> list[str]:
@@ -105,6 +108,7 @@ def score_candidates(
     logits = model.logits(rows)
     probs = model.softmax(logits)
     order = sorted(range(len(pool)), key=lambda i: (-logits[i], pool[i]))
+    raw = tuple(float(x) for x in logits)
     order, promoted = promote_releases(order, pool, rollouts, graph)
     probs = probs.copy()
     logits = logits.copy()
@@ -114,7 +118,7 @@ def score_candidates(
     return ScoredCandidates(
         entities=tuple(pool[i] for i in order), features=tuple(rows[i] for i in order),
         logits=tuple(float(logits[i]) for i in order), probabilities=tuple(float(probs[i]) for i in order),
-        walk_score=walk_score, graph=graph,
+        walk_score=walk_score, graph=graph, raw_logits=raw,
     )
 
 
@@ -225,6 +229,20 @@ def rank(
     impacted: Sequence[str] = (),
     config: RankConfig = RankConfig(),
 ) -> list[Candidate]:
+    return rank_with_confidence(subgraph, detection, correlation, incident, rollouts=rollouts, impacted=impacted,
+                                config=config)[0]
+
+
+def rank_with_confidence(
+    subgraph: Subgraph,
+    detection: Detection,
+    correlation: Correlation,
+    incident: Incident,
+    *,
+    rollouts: Sequence[RolloutFinding] = (),
+    impacted: Sequence[str] = (),
+    config: RankConfig = RankConfig(),
+) -> tuple[list[Candidate], float | None]:
     """Ranked root-cause candidates for ``incident`` over ``subgraph`` (dependency direction), best first.
 
     Examples
@@ -260,4 +278,7 @@ def rank(
             contributions=model.contributions(feats), evidence=evidence,
             chain=fault_chain(scored.graph, entity, incident.symptom, scored.walk_score, evidence_map, impacted),
         ))
-    return candidates
+    confidence = None
+    if candidates and model.calibration.cases:
+        confidence = model.calibration(calibration_input(np.array(scored.raw_logits), model.calibration.input))
+    return candidates, confidence
