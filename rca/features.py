@@ -65,12 +65,17 @@ Names and meanings (``FEATURES`` fixes the order the model's weights follow):
 ``canary_saturation`` the same from CPU / memory (a new build running hotter is common and often harmless)
 ``silent_rollout`` 1 when a rollout's new pods never reported a sample or crash-looped
 ``walk``           random-walk-with-restart visit mass from the symptom, relative to the best candidate
+``now_rel``        the shift still there in the window's last samples (``min_tail`` of them), relative to the
+                   largest among the candidates
+``ended``          1 when its largest shift reached the detection threshold but is below it in the last samples: a
+                   fault over before the alert (an earlier incident in the same window) rather than this one
 =================  ==================================================================================================
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,7 +92,7 @@ FEATURES: tuple[str, ...] = (
     "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "traffic", "event", "corr", "match_size", "match_rel", "match_corr",
     "match_deepest",
     "is_symptom", "hops", "below", "below_corr", "deepest", "excess", "above", "explained", "explains", "unexplained", "coherence", "later", "root_score", "root_resource", "root_timed", "lead_timed", "from_start", "preexisting", "preceded", "precedes", "lead", "earliest", "change", "carrier", "change_recent", "canary", "canary_saturation",
-    "silent_rollout", "walk",
+    "silent_rollout", "walk", "now_rel", "ended",
 )
 
 EXPECTED_SIGN: dict[str, int] = {
@@ -95,9 +100,9 @@ EXPECTED_SIGN: dict[str, int] = {
         "size", "size_rel", "peak_rel", "significant", "saturation", "errors", "latency", "event", "corr",
         "match_size", "match_rel", "match_corr", "match_deepest", "deepest", "excess", "above", "explains", "lead",
         "earliest", "change", "change_recent", "canary", "canary_saturation", "silent_rollout", "walk",
-        "unexplained", "coherence", "root_score", "root_resource", "root_timed", "lead_timed", "precedes",
+        "unexplained", "coherence", "root_score", "root_resource", "root_timed", "lead_timed", "precedes", "now_rel",
     )},
-    **{f: -1 for f in ("below", "below_corr", "explained", "later", "preceded", "preexisting")},
+    **{f: -1 for f in ("below", "below_corr", "explained", "later", "preceded", "preexisting", "ended")},
 }
 """The way each feature may push a candidate, from the logic of the question, not from data: more own trouble, more
 agreement with the symptom, earlier, confirmed changes push up; trouble beneath that explains it pushes down.
@@ -142,6 +147,9 @@ class EntitySignals:
     role as the symptom's series, moving the bad way)."""
     match_significant: bool = False
     match_corr: float = 0.0
+    now: float = 0.0
+    """Largest shift still there at the end of the window: the mean standardised residual, in its shift's
+    direction, over the last ``min_tail`` samples (a fault over before the alert has a size but no ``now``)."""
 
 
 def symptom_row(scores: SeriesScores, incident: Incident) -> int | None:
@@ -215,6 +223,12 @@ def entity_signals(
     rows_of: dict[str, list[int]] = {}
     for i, key in enumerate(scores.frame.keys):
         rows_of.setdefault((owners or {}).get(i, key.entity), []).append(i)
+    k_end = scores.split.min_tail if scores.split is not None else 1
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        end = (np.nan_to_num(np.nanmean(scores.trace[:, -k_end:], axis=1)) * scores.sign
+               if scores.trace.size else np.zeros(len(scores.frame.keys)))
+    end = np.clip(end, 0.0, None)
     sym_metric = scores.frame.keys[sym].metric if sym is not None else None
     sym_role = scores.roles[sym] if sym is not None else None
     for entity in set(rows_of) | set(events):
@@ -261,6 +275,7 @@ def entity_signals(
             match_size=float(max((scores.score[i] for i in same), default=0.0)),
             match_significant=any(scores.significant[i] for i in same),
             match_corr=float(max((corr[i] for i in same), default=0.0)),
+            now=float(max((end[i] for i in rows if scores.bad[i] or scores.roles[i] == "traffic"), default=0.0)),
         )
     return out
 
@@ -457,6 +472,7 @@ def candidate_features(
     best_peak = max((_log(s.peak) for s in sig.values()), default=0.0) or 1.0
     best_walk = max((walk.get(n, 0.0) for n in nodes), default=0.0) or 1.0
     best_match = max((_log(s.match_size) for s in sig.values()), default=0.0) or 1.0
+    best_now = max((_log(s.now) for s in sig.values()), default=0.0) or 1.0
     onsets = {n: s.onset for n, s in sig.items() if s.onset is not None}
     first = min(onsets.values(), default=None)
     soft_onsets = [x.strength_onset for x in sig.values() if x.strength_onset is not None]
@@ -541,6 +557,8 @@ def candidate_features(
             "canary_saturation": changes.canary_saturation.get(n, 0.0),
             "silent_rollout": 1.0 if n in changes.silent else 0.0,
             "walk": walk.get(n, 0.0) / best_walk,
+            "now_rel": _log(s.now) / best_now,
+            "ended": 1.0 if s.size >= 3.0 and s.now < 3.0 else 0.0,
         }
         out[n] = {f: row[f] for f in FEATURES}
     return out

@@ -194,17 +194,20 @@ def _series_evidence(detection: Detection, i: int, entity: str) -> Evidence:
     )
 
 
-def series_evidence(detection: Detection, owners: Mapping[int, str], min_score: float = 1.5
+def series_evidence(detection: Detection, owners: Mapping[int, str], min_score: float = 1.5, symptom: str | None = None
                     ) -> tuple[dict[str, list[Evidence]], dict[str, Evidence]]:
     """Evidence the correlator does not attach by itself: (1) call-edge rows that speak for the callee
     (``out_latency_p50_s[cartservice]`` seen from the frontend is evidence on cartservice), significant or not;
     (2) per entity, its largest shift below significance — a candidate that ranks on sizes and shapes still shows what
-    moved. Returns (edge evidence per owner, weak evidence per entity)."""
+    moved. The symptom needs no ``min_score``: the alert already says it is in trouble, and when the model names it
+    (a bad deploy of the alerting service), its own largest move is what a reader checks.
+    Returns (edge evidence per owner, weak evidence per entity)."""
     scores = detection.scores
     edge: dict[str, list[Evidence]] = {}
     best: dict[str, int] = {}
     for i, key in enumerate(scores.frame.keys):
-        if scores.score[i] < min_score or not math.isfinite(scores.onset[i]):
+        floor = 0.0 if key.entity == symptom and i not in owners else min_score
+        if scores.score[i] <= 0.0 or scores.score[i] < floor or not math.isfinite(scores.onset[i]):
             continue
         owner = owners.get(i)
         if owner is not None and owner != key.entity:
@@ -253,7 +256,7 @@ def rank_with_confidence(
     model = config.model or default_model()
     scored = score_candidates(subgraph, detection, correlation, rollouts, incident, config)
     extra = _rollout_evidence(rollouts)
-    edge, weak = series_evidence(detection, call_edge_owners(detection.scores, scored.graph))
+    edge, weak = series_evidence(detection, call_edge_owners(detection.scores, scored.graph), symptom=incident.symptom)
     candidates: list[Candidate] = []
     for entity, feats, logit, prob in zip(scored.entities, scored.features, scored.logits, scored.probabilities):
         if len(candidates) >= config.top_k:

@@ -126,3 +126,21 @@ def test_metrics_meta_wins_over_the_catalogue_and_bad_meta_is_a_clear_error() ->
 def test_a_catalogue_without_families_is_refused() -> None:
     with pytest.raises(DetectorError, match="families"):
         Catalogue.from_document({"rules": []}, "mine.json")
+
+
+def test_a_two_sample_tail_on_one_minute_data_can_be_significant() -> None:
+    """Nezha's alerts come one or two samples after the fault: 26 baseline samples against 2 cannot give a rank-test
+    p below 1/378, so with alpha = 1e-3 nothing was ever significant. The most extreme arrangement now counts, with
+    the size test; a two-sample move of the same size inside the baseline's range does not."""
+    rng = np.random.default_rng(5)
+    base = 5.0 + rng.standard_normal(28)
+    jump = base.copy()
+    jump[-2:] = [95.0, 96.0]
+    inside = base.copy()
+    inside[-2:] = [base[:-2].max() - 0.01, base[:-2].max() - 0.02]  # within the baseline's range: not extreme
+    f = frame({("pod:a", "cpu_usage"): jump, ("pod:b", "cpu_usage"): inside})
+    scores = score_series(f, at=end_of(f), lookback=timedelta(minutes=2))
+    assert scores.onset[0] == f.times[-2]  # a tail of two samples
+    assert scores.pvalue[0] > DetectConfig().alpha  # the test's floor, 1/378 …
+    assert scores.significant[0]  # … is its strongest verdict, and the size agrees
+    assert not scores.significant[1]

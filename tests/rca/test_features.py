@@ -12,7 +12,7 @@ from correlators.canary import RolloutFinding
 from correlators.models import Change
 from rca.features import (
     FEATURES, ChangeSignals, EntitySignals, candidate_features, change_artifacts, change_carriers, change_features,
-    correlation_with,
+    correlation_with, entity_signals,
 )
 
 T = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()
@@ -93,3 +93,39 @@ def test_canary_verdicts_reach_every_entity_of_the_rollout() -> None:
     out = change_features(graph(("app:api", "pod:api-2")), [], {}, [finding], T, 60.0, "app:web")
     assert out.canary == {"app:api": 0.8, "image:v2": 0.8, "commit:c": 0.8}
     assert out.silent == frozenset(out.canary)
+
+
+def test_a_shift_over_before_the_alert_has_ended_one_still_there_has_not() -> None:
+    g = graph(("app:web", "pod:old"), ("app:web", "pod:new"))
+    sig = {"pod:old": EntitySignals(size=40, peak=80, significant_size=40, onset=T - 600, now=0.5),
+           "pod:new": EntitySignals(size=20, peak=20, significant_size=20, onset=T, now=20),
+           "app:web": EntitySignals(size=10, peak=10, significant_size=10, onset=T, now=10)}
+    feats = candidate_features(["app:web", "pod:old", "pod:new"], g, sig, NO_CHANGES, {}, "app:web", 60.0)
+    assert feats["pod:old"]["ended"] == 1.0 and feats["pod:new"]["ended"] == 0.0
+    assert feats["pod:new"]["now_rel"] == 1.0 and feats["pod:old"]["now_rel"] < 0.2
+
+
+def test_now_is_the_shift_left_in_the_last_samples() -> None:
+    """Through the detector: a CPU burst that recovered five minutes before the alert against one still on."""
+    from datetime import timedelta
+
+    from correlators.models import Incident
+    from detectors.detect import score_series
+    from detectors.models import SeriesFrame, SeriesKey, epoch_to_datetime
+
+    rng = np.random.default_rng(3)
+    n = 60
+    over = 1.0 + 0.1 * rng.standard_normal(n)
+    over[40:50] += 50.0
+    on = 1.0 + 0.1 * rng.standard_normal(n)
+    on[55:] += 30.0
+    sym = 1.0 + 0.1 * rng.standard_normal(n)
+    sym[55:] += 5.0
+    keys = (SeriesKey("pod:over", "cpu_usage"), SeriesKey("pod:on", "cpu_usage"), SeriesKey("app:web", "latency_p50_s"))
+    f = SeriesFrame(keys, T + 60.0 * np.arange(n), np.vstack([over, on, sym]))
+    at = epoch_to_datetime(f.times[-1])
+    scores = score_series(f, at=at, lookback=timedelta(minutes=30))
+    incident = Incident(symptom="app:web", at=at, lookback=timedelta(minutes=30))
+    sig = entity_signals(scores, [], incident)
+    assert sig["pod:over"].size > 3 and sig["pod:over"].now < 3
+    assert sig["pod:on"].now > 10
