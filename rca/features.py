@@ -148,8 +148,11 @@ class EntitySignals:
     match_significant: bool = False
     match_corr: float = 0.0
     now: float = 0.0
-    """Largest shift still there at the end of the window: the mean standardised residual, in its shift's
-    direction, over the last ``min_tail`` samples (a fault over before the alert has a size but no ``now``)."""
+    """Largest shift still there at the end of the window, over the same series as ``size``: the mean standardised
+    residual, in its shift's direction, over the last ``min_tail`` samples (a fault over before the alert has a size
+    but no ``now``)."""
+    now_bad: float = 0.0
+    """``now`` over the series that moved the bad way (and traffic either way): the trouble still there."""
 
 
 def symptom_row(scores: SeriesScores, incident: Incident) -> int | None:
@@ -275,7 +278,8 @@ def entity_signals(
             match_size=float(max((scores.score[i] for i in same), default=0.0)),
             match_significant=any(scores.significant[i] for i in same),
             match_corr=float(max((corr[i] for i in same), default=0.0)),
-            now=float(max((end[i] for i in rows if scores.bad[i] or scores.roles[i] == "traffic"), default=0.0)),
+            now=float(max((end[i] for i in rows), default=0.0)),
+            now_bad=float(max((end[i] for i in rows if scores.bad[i] or scores.roles[i] == "traffic"), default=0.0)),
         )
     return out
 

@@ -23,7 +23,7 @@ from topology.models import Subgraph, entity_kind
 
 from .chain import dependency_graph, fault_chain
 from .features import (
-    FEATURES, call_edge_owners, candidate_features, change_features, entity_signals, onset_of_symptom,
+    FEATURES, EntitySignals, call_edge_owners, candidate_features, change_features, entity_signals, onset_of_symptom,
 )
 from .model import RankingModel, calibration_input, default_model
 from .models import Candidate, ScoreTerms
@@ -57,6 +57,13 @@ def candidate_pool(subgraph: Subgraph, config: RankConfig) -> list[str]:
     return sorted(n for n in subgraph.entity_ids() if entity_kind(n) not in config.excluded_kinds)
 
 
+def current_trouble(s: EntitySignals) -> float:
+    """The walk's evidence on an entity: its largest bad-way shift (traffic either way), or, when that shift is over
+    before the alert, what is left of it. A CPU that fell, or a fault that ended before this one, leads nowhere."""
+    bad = max((s.role_size or {}).values(), default=0.0)
+    return s.now_bad if bad >= 3.0 and s.now_bad < 3.0 else bad
+
+
 def featurize(
     subgraph: Subgraph,
     detection: Detection,
@@ -82,9 +89,11 @@ def featurize(
     t_sym = onset_of_symptom(signals, incident.symptom, incident.at)
     changes = change_features(graph, changes_in_window, signals, rollouts, t_sym, step, incident.symptom)
     pool = candidate_pool(subgraph, config)
-    loudest = math.log1p(max((signals[n].size for n in signals), default=0.0)) or 1.0
+    # the walk follows trouble that is still there: a shift over before the alert keeps only what is left of it
+    current = {n: current_trouble(s) for n, s in signals.items()}
+    loudest = math.log1p(max(current.values(), default=0.0)) or 1.0
     walk_score = {
-        n: max(math.log1p(signals[n].size) / loudest if n in signals else 0.0, changes.change.get(n, 0.0),
+        n: max(math.log1p(current[n]) / loudest if n in signals else 0.0, changes.change.get(n, 0.0),
                changes.canary.get(n, 0.0))
         for n in nodes
     }

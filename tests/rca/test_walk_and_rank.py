@@ -65,3 +65,19 @@ def test_accuracy_metrics() -> None:
     ranks = [1, 2, None, 5]
     assert ac_at_k(ranks, 1) == 0.25 and ac_at_k(ranks, 5) == 0.75
     assert avg_at_k(ranks, 5) == pytest.approx((0.25 + 0.5 + 0.5 + 0.5 + 0.75) / 5)
+
+
+def test_the_walk_follows_trouble_that_is_still_there() -> None:
+    """``current_trouble``: the largest bad-way shift; what is left of it when it ended before the alert; nothing for
+    a series that only moved the good way (a CPU that fell)."""
+    from rca.features import EntitySignals
+    from rca.rank import current_trouble
+
+    ongoing = EntitySignals(size=40, role_size={"latency": 40}, now=35, now_bad=35)
+    ended = EntitySignals(size=40, role_size={"saturation": 40}, now=1.0, now_bad=1.0)
+    fell = EntitySignals(size=12, role_size={}, now=12, now_bad=0.0)
+    traffic = EntitySignals(size=8, role_size={"traffic": 8}, now=8, now_bad=8)
+    assert current_trouble(ongoing) == 40
+    assert current_trouble(ended) == 1.0
+    assert current_trouble(fell) == 0.0
+    assert current_trouble(traffic) == 8
