@@ -204,13 +204,15 @@ def scores(ranks: Sequence[int | None]) -> tuple[float, float, float]:
     return ac[0], ac[2], sum(ac) / 5
 
 
-def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
-    """Pool-adjacent-violators fit of y on x (non-decreasing); returns knots for ``np.interp``."""
+def isotonic(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[list[float], list[float]]:
+    """Pool-adjacent-violators fit of y on x (non-decreasing), each point weighing ``w`` (default 1); returns knots
+    for ``np.interp``."""
     order = np.argsort(x)
     xs, ys = x[order], y[order].astype(float)
-    blocks: list[list[float]] = []  # [sum_y, count, min_x, max_x]
-    for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1.0, xi, xi])
+    ws = np.ones(len(xs)) if w is None else np.asarray(w, dtype=float)[order]
+    blocks: list[list[float]] = []  # [sum_wy, sum_w, min_x, max_x]
+    for xi, yi, wi in zip(xs, ys, ws):
+        blocks.append([wi * yi, wi, xi, xi])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             s, n, lo, hi = blocks.pop()
             blocks[-1][0] += s
@@ -325,20 +327,28 @@ def main(argv: list[str] | None = None) -> int:
                 fb = scores([out[i][0] for i in idx])
                 lines.append(f"| &nbsp;&nbsp;{f} | {len(idx)} | {fa[0]:.2f} | {fa[1]:.2f} | {fa[2]:.2f} | {fb[0]:.2f} | {fb[1]:.2f} | {fb[2]:.2f} |")
     p_arr, r_arr = np.array(lodo_p), np.array(lodo_right)
-    kx, ky = isotonic(p_arr, r_arr)
+    # each dataset weighs the same in the calibration, as in the fit: the generated suite's three grids (210 cases,
+    # the most overconfident) must not set the map for the real datasets
+    ds_of = {s: dataset(next(c for c in cases if c.suite == s)) for s in suites if any(c.suite == s for c in cases)}
+    row_ds = np.array([ds_of[x] for x in lodo_suite])
+
+    def equal_weights(mask: np.ndarray) -> np.ndarray:
+        counts = {d: int(np.sum(row_ds[mask] == d)) for d in set(row_ds[mask])}
+        return np.array([1.0 / counts[d] for d in row_ds[mask]])
+
+    kx, ky = isotonic(p_arr, r_arr, equal_weights(np.ones(len(p_arr), dtype=bool)))
     lines += ["", "Weights (standardised features):", "", "| feature | weight |", "|---|---|"]
     lines += [f"| {f} | {w:+.3f} |" for f, w in sorted(zip(used, w_all), key=lambda t: -abs(t[1]))]
     lines += ["", "Reliability of the calibrated confidence. The model's top probability comes from the",
               "leave-one-dataset-out fit; each suite's table maps it through an isotonic calibration fitted on the",
               "*other* datasets' predictions only (a suite never calibrates itself). The shipped calibration is",
               "fitted on all of them.", ""]
-    ds_of = {s: dataset(next(c for c in cases if c.suite == s)) for s in suites if any(c.suite == s for c in cases)}
     for s in suites:
         m = np.array([x == s for x in lodo_suite])
         if not m.any():
             continue
         other = np.array([ds_of[x] != ds_of[s] for x in lodo_suite])
-        ox, oy = isotonic(p_arr[other], r_arr[other]) if other.any() else (kx, ky)
+        ox, oy = isotonic(p_arr[other], r_arr[other], equal_weights(other)) if other.any() else (kx, ky)
         held = np.interp(p_arr[m], ox, oy)
         rows, ece = reliability(held, r_arr[m])
         raw_rows, raw_ece = reliability(p_arr[m], r_arr[m])
