@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from detectors.models import Event, SeriesFrame
 from detectors.roles import MetricRoles
+from detectors.shift_test import mann_whitney_p
 from topology.models import Relation, RelationKind
 
 from .models import Change
@@ -168,7 +168,7 @@ def judge_rollout(
         sign = 1 if effect > 0 else -1
         if info.role.value == "traffic" or not info.bad(sign) or effect == 0:
             continue
-        p = float(mannwhitneyu(new_vals, ref_vals, alternative="greater" if sign > 0 else "less").pvalue)
+        p = mann_whitney_p(new_vals, ref_vals, "greater" if sign > 0 else "less")
         if p >= alpha:
             continue
         if info.role.value in ("latency", "errors"):

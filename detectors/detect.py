@@ -40,8 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from scipy.special import gammaln, ndtri
-from scipy.stats import chi2
+from scipy.special import chdtri, gammaln, ndtri
 
 from .baseline import TrendSeasonalBaseline, _nanmedian
 from .changepoint import TailShift
@@ -160,7 +159,8 @@ def _scale_inflation(n_finite: np.ndarray, confidence: float) -> np.ndarray:
     """Upper confidence bound of a scale estimated from ``n`` samples, relative to the estimate:
     ``sqrt((n - 1) / chi2_{1-confidence}(n - 1))`` — 2.4 for 5 samples, 1.1 for 100, 1.05 for 300."""
     df = np.maximum(n_finite - 1, 1).astype(float)
-    return np.sqrt(df / chi2.ppf(1.0 - confidence, df))
+    # chdtri(df, c) is chi2.ppf(1 - c, df) without importing scipy.stats (0.3 s of every command's start-up)
+    return np.sqrt(df / chdtri(df, confidence))
 
 
 def _most_extreme_pvalue(n_baseline: np.ndarray, n_tail: np.ndarray) -> np.ndarray:

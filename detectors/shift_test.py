@@ -72,3 +72,55 @@ class RankShiftTest:
         exact = np.exp(gammaln(n1 + 1.0) + gammaln(n2 + 1.0) - gammaln(n1 + n2 + 1.0))
         p = np.where(extreme, np.minimum(p, exact), p)
         return np.where((n2 >= self.min_tail) & (n1 >= 2), p, 1.0)
+
+
+def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ranks with ties averaged, and the size of every tie group."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    sizes = np.diff(np.r_[starts, len(values)])
+    average = starts + (sizes + 1) / 2.0  # mean of the 1-based positions start+1 … start+size
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(average, sizes)
+    return ranks, sizes
+
+
+def _exact_u_sf(u: int, n1: int, n2: int) -> float:
+    """P(U >= u) under the null without ties: the coefficients of the Gaussian binomial [n1 + n2, n1]_q, the
+    number of arrangements with each U, built as prod_i (1 - q^(n2 + i)) / (1 - q^i)."""
+    small, large = min(n1, n2), max(n1, n2)
+    size = small * large + 1
+    counts = np.zeros(size)
+    counts[0] = 1.0
+    for i in range(1, small + 1):
+        shifted = np.zeros(size)
+        shifted[large + i:] = counts[: size - large - i]
+        counts = counts - shifted  # × (1 - q^(large + i))
+        for start in range(i):  # ÷ (1 - q^i): a running sum with stride i
+            counts[start::i] = np.cumsum(counts[start::i])
+    return float(counts[u:].sum() / counts.sum()) if u < size else 0.0
+
+
+def mann_whitney_p(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
+    """One-sided Mann-Whitney U p-value of ``x`` against ``y`` (``alternative`` "greater": x tends to be larger;
+    "less": smaller), as ``scipy.stats.mannwhitneyu`` computes it by default — exact when a sample has at most 8
+    values and nothing is tied, else the normal approximation with tie and continuity corrections — without
+    importing ``scipy.stats`` (a third of a second at every command's start)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("mann_whitney_p needs at least one value in each sample")
+    ranks, ties = _average_ranks(np.concatenate([x, y]))
+    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
+    u = u1 if alternative == "greater" else n1 * n2 - u1
+    if (n1 <= 8 or n2 <= 8) and not np.any(ties > 1):
+        return min(max(_exact_u_sf(int(round(u)), n1, n2), 0.0), 1.0)
+    n = n1 + n2
+    tie_term = float(np.sum(ties.astype(float) ** 3 - ties))
+    s = np.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
+    if s == 0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / s
+    return float(min(max(ndtr(-z), 0.0), 1.0))
