@@ -95,6 +95,10 @@ def suite_cases(suite: str) -> list[Path]:
         from .regrid import regrid_suite
 
         return regrid_suite(case_dirs("dev", root), int(suite.rsplit("-", 1)[1]), root / suite)
+    if suite == "concurrent-dev":
+        from .concurrent import DEV_SEEDS, cases
+
+        return cases(root / "concurrent-dev", DEV_SEEDS)
     if suite == "releases":
         from .releases import write_suite
 
