@@ -40,7 +40,7 @@ import math
 import multiprocessing as mp
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -62,6 +62,9 @@ class CaseRows:
     entities: tuple[str, ...]
     x: np.ndarray
     y: np.ndarray
+    groups: tuple[tuple[int, ...], ...] = ()
+    """For a case of several concurrent faults (``truth.json``'s ``faults``), the candidate indices answering each:
+    the search's criterion counts such a case right when every fault has an answer in the top 3."""
 
 
 def _features_of(args: tuple[str, str]) -> dict | None:
@@ -78,10 +81,13 @@ def _features_of(args: tuple[str, str]) -> dict | None:
     except Exception as exc:  # one broken case is reported, not fatal
         print(f"{case_dir}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
+    faults = json.loads((Path(case_dir) / "truth.json").read_text(encoding="utf-8")).get("faults") or []
+    groups = [[i for i, n in enumerate(pool) if n in set(f.get("answers", ()))] for f in faults]
     return {
         "suite": suite, "case": case_dir, "fault": truth.fault, "entities": pool,
         "x": [[round(feats[n][f], 6) for f in FEATURES] for n in pool],
         "y": [1 if n in truth.answers else 0 for n in pool], "features": list(FEATURES),
+        "groups": groups if len(groups) > 1 else [],
     }
 
 
@@ -126,7 +132,7 @@ def load_features(suites: Sequence[str], refresh: bool, workers: int) -> list[Ca
         for d in docs:
             rows.append(CaseRows(d["suite"], d["case"], d["fault"], tuple(d["entities"]),
                                  np.array(d["x"], dtype=float).reshape(len(d["entities"]), len(FEATURES)),
-                                 np.array(d["y"], dtype=float)))
+                                 np.array(d["y"], dtype=float), tuple(tuple(g) for g in d.get("groups", ()))))
         print(f"{suite}: {len(docs)} cases", file=sys.stderr)
     return rows
 
@@ -262,12 +268,21 @@ def mean_lodo(cases: Sequence[CaseRows], datasets: Sequence[str], used: Sequence
     from rca.features import FEATURES
 
     keep = [FEATURES.index(f) for f in used]
-    cs = [CaseRows(c.suite, c.case, c.fault, c.entities, c.x[:, keep], c.y) for c in cases]
+    cs = [replace(c, x=c.x[:, keep]) for c in cases]
     per = []
     for d in datasets:
         w, m, s = fit([c for c in cs if c.suite != d], lam, signed, list(used))
-        per.append(scores([rank_case(c, w, m, s)[0] for c in cs if c.suite == d])[0])
+        per.append(float(np.mean([criterion_right(c, w, m, s) for c in cs if c.suite == d])))
     return float(np.mean(per)), per
+
+
+def criterion_right(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> bool:
+    """The search's notion of a right answer: the top candidate is right; for a case of concurrent faults, every
+    fault has an answer in the top 3."""
+    if not c.groups:
+        return rank_case(c, w, mean, std)[0] == 1
+    top = set(np.argsort(-(((c.x - mean) / std) @ w), kind="stable")[:3].tolist())
+    return all(any(i in top for i in g) for g in c.groups)
 
 
 def stepwise_search(cases: Sequence[CaseRows], datasets: Sequence[str], start: Sequence[str], lam: float,
@@ -336,11 +351,11 @@ def main(argv: list[str] | None = None) -> int:
 
     datasets = sorted({dataset(c) for c in cases})
     if args.search:
-        used = stepwise_search([CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases],
+        used = stepwise_search([replace(c, suite=dataset(c)) for c in cases],
                                datasets, used, args.lam, not args.unsigned)
         keep = [FEATURES.index(f) for f in used]
-    cases = [CaseRows(c.suite, c.case, c.fault, c.entities, c.x[:, keep], c.y) for c in cases]
-    as_dataset = [CaseRows(dataset(c), c.case, c.fault, c.entities, c.x, c.y) for c in cases]
+    cases = [replace(c, x=c.x[:, keep]) for c in cases]
+    as_dataset = [replace(c, suite=dataset(c)) for c in cases]
 
     signed = not args.unsigned
     global CALIBRATION_INPUT
