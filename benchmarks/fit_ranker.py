@@ -276,6 +276,15 @@ def mean_lodo(cases: Sequence[CaseRows], datasets: Sequence[str], used: Sequence
     return float(np.mean(per)), per
 
 
+def model_version(used: Sequence[str], weights: np.ndarray) -> str:
+    """``<date>.<8 hex digits of the features and weights>``: two models fitted the same day differ in name, and a
+    refit that reproduces the weights keeps it."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([list(used), [round(float(w), 6) for w in weights]]).encode()).hexdigest()
+    return f"{date.today().isoformat()}.{digest[:8]}"
+
+
 def criterion_right(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> bool:
     """The search's notion of a right answer: the top candidate is right; for a case of concurrent faults, every
     fault has an answer in the top 3."""
@@ -443,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         model = RankingModel(
             features=tuple(used), weights=w_all, mean=mean, std=std,
             calibration=Calibration(tuple(kx), tuple(ky), len(lodo_p), args.calibrate_on),
-            version=f"{date.today().isoformat()}.1", fitted_on=tuple(f"{s} ({len([c for c in cases if c.suite == s])} cases)" for s in suites),
+            version=model_version(used, w_all), fitted_on=tuple(f"{s} ({len([c for c in cases if c.suite == s])} cases)" for s in suites),
         )
         doc = model.to_document({"lambda": args.lam, "leave_one_dataset_out": lodo_table,
                                  "fitted_by": "benchmarks/fit_ranker.py"})
