@@ -15,10 +15,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -326,6 +326,28 @@ def parse_otlp_json(body: str | bytes | Mapping[str, Any], *, source: str = "req
     return ParsedTraces(spans=spans, problems=tuple(problems))
 
 
+Parsed = TypeVar("Parsed")
+
+
+def parse_export_lines(
+    lines: Iterable[tuple[int, str | bytes]], parse: Callable[..., Parsed], error: type[Exception], *, where: str | Path,
+    source: str, problems: list[SourceProblem],
+) -> Iterator[Parsed]:
+    """JSON Lines of OTLP export requests (what file exporters write), numbered: each non-blank line through
+    ``parse``; a line that raises ``error`` becomes a ``SourceProblem`` named ``source`` and the others are kept, their
+    own problems added to ``problems``. One loop for the trace and log files, whoever reads them."""
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            parsed = parse(line, source=f"{where}:{number}")
+        except error as exc:
+            problems.append(report(log, SourceProblem(source=source, where=f"{where}:{number}", reason=str(exc))))
+            continue
+        problems.extend(parsed.problems)
+        yield parsed
+
+
 def read_otlp_file(path: str | Path) -> ParsedTraces:
     """One OTLP/JSON document, or JSON Lines of them (what file exporters write, one export request a line).
 
@@ -341,16 +363,8 @@ def read_otlp_file(path: str | Path) -> ParsedTraces:
     except TraceFormatError:
         if "\n" not in text.strip():
             raise
-    spans: list[Span] = []
     problems: list[SourceProblem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            parsed = parse_otlp_json(line, source=f"{path}:{number}")
-        except TraceFormatError as exc:
-            problems.append(report(log, SourceProblem(source="otlp", where=f"{path}:{number}", reason=str(exc))))
-            continue
-        spans.extend(parsed.spans)
-        problems.extend(parsed.problems)
-    return ParsedTraces(spans=tuple(spans), problems=tuple(problems))
+    spans = tuple(span for parsed in parse_export_lines(enumerate(text.splitlines(), start=1), parse_otlp_json,
+                                                        TraceFormatError, where=path, source="otlp", problems=problems)
+                  for span in parsed.spans)
+    return ParsedTraces(spans=spans, problems=tuple(problems))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topology.otlp import parse_otlp_json
+from topology.otlp import parse_export_lines, parse_otlp_json
 from topology.exceptions import TraceFormatError
 from topology.problems import SourceProblem, report
 
@@ -73,15 +73,9 @@ def read_span_lines(path: str | Path, *, max_line_bytes: int = 64 * 1024 * 1024)
     """``traces.jsonl`` → a ``SpanTable`` (one export request a line; bad lines and bad spans skipped, reported)."""
     path = Path(path)
     problems: list[SourceProblem] = []
-    tables = []
-    for number, line in _lines(path, max_line_bytes, problems):
-        try:
-            parsed = parse_otlp_json(line, source=f"{path}:{number}")
-        except TraceFormatError as exc:
-            problems.append(report(log, SourceProblem(source="otlp", where=f"{path}:{number}", reason=str(exc))))
-            continue
-        problems.extend(parsed.problems)
-        tables.append(SpanTable.from_spans(parsed.spans))
+    tables = [SpanTable.from_spans(parsed.spans) for parsed in parse_export_lines(
+        _lines(path, max_line_bytes, problems), parse_otlp_json, TraceFormatError, where=path, source="otlp",
+        problems=problems)]
     return SpanTable.concat(tables), problems
 
 
@@ -89,15 +83,10 @@ def read_log_lines(path: str | Path, *, max_line_bytes: int = 64 * 1024 * 1024) 
     """``logs.jsonl`` → log records (one export request a line; bad lines and bad records skipped, reported)."""
     path = Path(path)
     problems: list[SourceProblem] = []
-    records: list[LogRecord] = []
-    for number, line in _lines(path, max_line_bytes, problems):
-        try:
-            parsed = parse_logs_json(line, source=f"{path}:{number}")
-        except LogFormatError as exc:
-            problems.append(report(log, SourceProblem(source="otlp-logs", where=f"{path}:{number}", reason=str(exc))))
-            continue
-        problems.extend(parsed.problems)
-        records.extend(parsed.records)
+    records = [record for parsed in parse_export_lines(_lines(path, max_line_bytes, problems), parse_logs_json,
+                                                       LogFormatError, where=path, source="otlp-logs",
+                                                       problems=problems)
+               for record in parsed.records]
     return records, problems
 
 

@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from pydantic import BaseModel, ConfigDict
 
-from topology.otlp import MAX_DOCUMENT_BYTES, any_value, attributes, construct, resource_entity
+from topology.otlp import MAX_DOCUMENT_BYTES, any_value, attributes, construct, parse_export_lines, resource_entity
 from topology.otlp_proto import any_value_pb, attributes_pb
 from topology.problems import SourceProblem, report
 
@@ -317,16 +317,9 @@ def read_logs_file(path: str | Path) -> ParsedLogs:
     except LogFormatError:
         if "\n" not in text.strip():
             raise
-    records: list[LogRecord] = []
     problems: list[SourceProblem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            parsed = parse_logs_json(line, source=f"{path}:{number}")
-        except LogFormatError as exc:
-            problems.append(report(log, SourceProblem(source="otlp-logs", where=f"{path}:{number}", reason=str(exc))))
-            continue
-        records.extend(parsed.records)
-        problems.extend(parsed.problems)
-    return ParsedLogs.model_construct(records=tuple(records), problems=tuple(problems))
+    records = tuple(record for parsed in parse_export_lines(enumerate(text.splitlines(), start=1), parse_logs_json,
+                                                            LogFormatError, where=path, source="otlp-logs",
+                                                            problems=problems)
+                    for record in parsed.records)
+    return ParsedLogs.model_construct(records=records, problems=tuple(problems))
