@@ -26,7 +26,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,12 @@ def _trace_key(trace_id: str) -> int:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default, ensure_ascii=False)
+
+
+def _resource_names(resource: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(entity id, ``service.name``) a stored span or record carries for its resource."""
+    service = resource.get("service.name")
+    return resource_entity(resource), (str(service) if service else None)
 
 
 def _dumps(value: Any) -> str:
@@ -151,104 +158,64 @@ class TelemetryStore:
         """Store ``spans`` (one transaction); returns how many were written."""
         if not spans:
             return 0
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                rids = self._resource_ids(s.resource for s in spans)
-                entities: dict[int, tuple[str | None, str | None]] = {}
-                rows = []
-                for s in spans:
-                    key = id(s.resource)
-                    names = entities.get(key)
-                    if names is None:
-                        service = s.resource.get("service.name")
-                        names = entities[key] = (resource_entity(s.resource), str(service) if service else None)
-                    detail: dict[str, Any] = {"a": s.attributes}
-                    if s.events:
-                        detail["e"] = [[e.name, e.time_ns, e.attributes] for e in s.events]
-                    if s.status_message:
-                        detail["m"] = s.status_message
-                    if s.scope:
-                        detail["s"] = s.scope
-                    rows.append((s.start_ns, s.end_ns, s.trace_id, s.span_id, s.parent_span_id, rids[key], names[0],
-                                 names[1], s.name, s.kind, s.status, _dumps(detail), _trace_key(s.trace_id)))
-                self._db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                self._spans += len(rows)
-                self._note_newest(max(s.start_ns for s in spans))
-                self._prune_locked()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise TelemetryStoreError(f"telemetry store: writing {len(spans)} spans failed: {exc}") from exc
-            except BaseException:
-                self._rollback()  # bad data or an interrupt: never leave the transaction open
-                raise
+        with self._writing(f"{len(spans)} spans"):
+            rids = self._resource_ids(s.resource for s in spans)
+            entities: dict[int, tuple[str | None, str | None]] = {}
+            rows = []
+            for s in spans:
+                key = id(s.resource)
+                names = entities.get(key)
+                if names is None:
+                    names = entities[key] = _resource_names(s.resource)
+                detail: dict[str, Any] = {"a": s.attributes}
+                if s.events:
+                    detail["e"] = [[e.name, e.time_ns, e.attributes] for e in s.events]
+                if s.status_message:
+                    detail["m"] = s.status_message
+                if s.scope:
+                    detail["s"] = s.scope
+                rows.append((s.start_ns, s.end_ns, s.trace_id, s.span_id, s.parent_span_id, rids[key], names[0],
+                             names[1], s.name, s.kind, s.status, _dumps(detail), _trace_key(s.trace_id)))
+            self._insert_locked("spans", rows, max(s.start_ns for s in spans))
         return len(spans)
 
     def add_logs(self, records: Sequence[LogRecord]) -> int:
         """Store log ``records`` (one transaction); returns how many were written."""
         if not records:
             return 0
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                rids = self._resource_ids(r.resource for r in records)
-                entities: dict[int, tuple[str | None, str | None]] = {}
-                rows = []
-                for r in records:
-                    key = id(r.resource)
-                    names = entities.get(key)
-                    if names is None:
-                        service = r.resource.get("service.name")
-                        names = entities[key] = (resource_entity(r.resource), str(service) if service else None)
-                    detail = _dumps({"a": r.attributes, "s": r.scope}) if (r.attributes or r.scope) else "{}"
-                    rows.append((r.time_ns, rids[key], names[0], names[1], r.severity_number, r.severity_text, r.body,
-                                 r.trace_id, r.span_id, detail))
-                self._db.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-                self._logs += len(rows)
-                self._note_newest(max(r.time_ns for r in records))
-                self._prune_locked()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise TelemetryStoreError(f"telemetry store: writing {len(records)} log records failed: {exc}") from exc
-            except BaseException:
-                self._rollback()  # bad data or an interrupt: never leave the transaction open
-                raise
+        with self._writing(f"{len(records)} log records"):
+            rids = self._resource_ids(r.resource for r in records)
+            entities: dict[int, tuple[str | None, str | None]] = {}
+            rows = []
+            for r in records:
+                key = id(r.resource)
+                names = entities.get(key)
+                if names is None:
+                    names = entities[key] = _resource_names(r.resource)
+                detail = _dumps({"a": r.attributes, "s": r.scope}) if (r.attributes or r.scope) else "{}"
+                rows.append((r.time_ns, rids[key], names[0], names[1], r.severity_number, r.severity_text, r.body,
+                             r.trace_id, r.span_id, detail))
+            self._insert_locked("logs", rows, max(r.time_ns for r in records))
         return len(records)
 
     def add_span_rows(self, blocks: Sequence[tuple[dict[str, Any], list[tuple]]]) -> int:
         """Store spans already reduced to rows, per resource: ``(start_ns, end_ns, trace_id, span_id, parent_span_id,
         name, kind, status, detail)``, ``detail`` the span's own protobuf encoding (bytes) or the JSON ``add_spans``
         writes. The OTLP protobuf receiver's path: no ``Span`` object per span (``OtlpIngest.traces``)."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                rows = []
-                newest = 0
-                for resource, spans in blocks:
-                    if not spans:
-                        continue
-                    rid = self._resource_ids([resource])[id(resource)]
-                    service = resource.get("service.name")
-                    entity, service = resource_entity(resource), (str(service) if service else None)
-                    for start, end, trace, span, parent, name, kind, status, detail in spans:
-                        rows.append((start, end, trace, span, parent, rid, entity, service, name, kind, status, detail,
-                                     int(trace[:15], 16)))
-                        if start > newest:
-                            newest = start
-                if rows:
-                    self._db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                    self._spans += len(rows)
-                    self._note_newest(newest)
-                    self._prune_locked()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise TelemetryStoreError(f"telemetry store: writing spans failed: {exc}") from exc
-            except BaseException:
-                self._rollback()  # bad data or an interrupt: never leave the transaction open
-                raise
+        with self._writing("spans"):
+            rows = []
+            newest = 0
+            for resource, spans in blocks:
+                if not spans:
+                    continue
+                rid = self._resource_ids([resource])[id(resource)]
+                entity, service = _resource_names(resource)
+                for start, end, trace, span, parent, name, kind, status, detail in spans:
+                    rows.append((start, end, trace, span, parent, rid, entity, service, name, kind, status, detail,
+                                 int(trace[:15], 16)))
+                    if start > newest:
+                        newest = start
+            self._insert_locked("spans", rows, newest)
         return len(rows)
 
     def add_logs_request(self, message: Any, source: str = "request") -> tuple[int, list[SourceProblem]]:
@@ -259,57 +226,73 @@ class TelemetryStore:
         The checks are ``records_from_request``'s: a record with no time or a bad id is skipped and reported.
         """
         problems: list[SourceProblem] = []
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                rows = []
-                newest = 0
-                for r, block in enumerate(message.resource_logs):
-                    resource = attributes_pb(block.resource.attributes)
-                    rid = self._resource_ids([resource])[id(resource)]
-                    service = resource.get("service.name")
-                    entity, service = resource_entity(resource), (str(service) if service else None)
-                    for s, scope_block in enumerate(block.scope_logs):
-                        scope = scope_block.scope.name
-                        plain = _dumps({"s": scope}) if scope else "{}"
-                        for i, rec in enumerate(scope_block.log_records):
-                            t = rec.time_unix_nano or rec.observed_time_unix_nano
-                            trace, span = rec.trace_id, rec.span_id
-                            if t <= 0 or (trace and len(trace) != 16) or (span and len(span) != 8):
-                                reason = ("neither timeUnixNano nor observedTimeUnixNano is set" if t <= 0 else
-                                          f"traceId must be 16 bytes, got {len(trace)}" if trace and len(trace) != 16
-                                          else f"spanId must be 8 bytes, got {len(span)}")
-                                problems.append(SourceProblem(
-                                    source="otlp-logs", reason=reason,
-                                    where=f"{source} resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]"))
-                                continue
-                            body = rec.body
-                            kind = body.WhichOneof("value")
-                            if kind == "string_value":
-                                text = body.string_value
-                            else:
-                                text = body_text(any_value_pb(body)) if kind is not None else ""
-                            detail = _dumps({"a": attributes_pb(rec.attributes), "s": scope}) if rec.attributes else plain
-                            rows.append((t, rid, entity, service, rec.severity_number, rec.severity_text, text,
-                                         trace.hex() if trace and any(trace) else None,
-                                         span.hex() if span and any(span) else None, detail))
-                            if t > newest:
-                                newest = t
-                if rows:
-                    self._db.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-                    self._logs += len(rows)
-                    self._note_newest(newest)
-                    self._prune_locked()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise TelemetryStoreError(f"telemetry store: writing log records failed: {exc}") from exc
-            except BaseException:
-                self._rollback()  # bad data or an interrupt: never leave the transaction open
-                raise
+        with self._writing("log records"):
+            rows = []
+            newest = 0
+            for r, block in enumerate(message.resource_logs):
+                resource = attributes_pb(block.resource.attributes)
+                rid = self._resource_ids([resource])[id(resource)]
+                entity, service = _resource_names(resource)
+                for s, scope_block in enumerate(block.scope_logs):
+                    scope = scope_block.scope.name
+                    plain = _dumps({"s": scope}) if scope else "{}"
+                    for i, rec in enumerate(scope_block.log_records):
+                        t = rec.time_unix_nano or rec.observed_time_unix_nano
+                        trace, span = rec.trace_id, rec.span_id
+                        if t <= 0 or (trace and len(trace) != 16) or (span and len(span) != 8):
+                            reason = ("neither timeUnixNano nor observedTimeUnixNano is set" if t <= 0 else
+                                      f"traceId must be 16 bytes, got {len(trace)}" if trace and len(trace) != 16
+                                      else f"spanId must be 8 bytes, got {len(span)}")
+                            problems.append(SourceProblem(
+                                source="otlp-logs", reason=reason,
+                                where=f"{source} resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]"))
+                            continue
+                        body = rec.body
+                        kind = body.WhichOneof("value")
+                        if kind == "string_value":
+                            text = body.string_value
+                        else:
+                            text = body_text(any_value_pb(body)) if kind is not None else ""
+                        detail = _dumps({"a": attributes_pb(rec.attributes), "s": scope}) if rec.attributes else plain
+                        rows.append((t, rid, entity, service, rec.severity_number, rec.severity_text, text,
+                                     trace.hex() if trace and any(trace) else None,
+                                     span.hex() if span and any(span) else None, detail))
+                        if t > newest:
+                            newest = t
+            self._insert_locked("logs", rows, newest)
         for p in problems[:20]:
             log.warning("%s", p)
         return len(rows), problems
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """One write transaction under the lock, committed whole or rolled back whole: a storage error becomes a
+        ``TelemetryStoreError`` naming ``what``; bad data or an interrupt is raised again after the rollback, so the
+        transaction is never left open."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                yield
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise TelemetryStoreError(f"telemetry store: writing {what} failed: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _insert_locked(self, table: str, rows: list[tuple], newest_ns: int) -> None:
+        """Append ``rows`` to ``spans`` or ``logs`` inside ``_writing``, then keep the counts, the newest time and the
+        retention and size bounds."""
+        if not rows:
+            return
+        self._db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
+        if table == "spans":
+            self._spans += len(rows)
+        else:
+            self._logs += len(rows)
+        self._note_newest(newest_ns)
+        self._prune_locked()
 
     def _rollback(self) -> None:
         try:
