@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from detectors.exceptions import LogFormatError, TelemetryStoreError
 from detectors.sources.otlp_logs import LogRecord, count_log_records, decode_logs_request, parse_logs_json
@@ -31,6 +32,7 @@ from topology.store import GraphStore
 from ..otlp_http import LOGS, TRACES, Encoding, OtlpHttpError, export_response, inflate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_REASONS = 5
 
@@ -218,11 +220,7 @@ class OtlpIngest:
                             break
             blocks.append((resource, rows))
         receipt = Receipt(rejected=problems)
-        try:
-            receipt.stored = self.store.add_span_rows(blocks)
-        except TelemetryStoreError as exc:
-            log.error("OTLP data refused, the store failed: %s", exc)
-            raise OtlpHttpError(503, f"the telemetry store cannot take data now ({exc}); retry later") from exc
+        receipt.stored = self._store(self.store.add_span_rows, blocks)
         if receipt.stored and self.graph is not None:
             try:
                 graph = self.graph()
@@ -274,11 +272,8 @@ class OtlpIngest:
             if encoding == "protobuf":
                 message = decode_logs_request(raw, source=source)
                 self._too_many(count_log_records(message), "log records")
-                try:  # straight from the message into the store: no object per record on the busiest path
-                    stored, problems = self.store.add_logs_request(message, source)
-                except TelemetryStoreError as exc:
-                    log.error("OTLP data refused, the store failed: %s", exc)
-                    raise OtlpHttpError(503, f"the telemetry store cannot take data now ({exc}); retry later") from exc
+                # straight from the message into the store: no object per record on the busiest path
+                stored, problems = self._store(self.store.add_logs_request, message, source)
                 return Receipt(stored=stored, rejected=problems).answer(encoding, LOGS)
             else:
                 document = _json_document(raw, "resourceLogs")
@@ -293,9 +288,10 @@ class OtlpIngest:
         return receipt.answer(encoding, LOGS)
 
     @staticmethod
-    def _store(write: Callable[[Sequence], int], items: Sequence) -> int:
+    def _store(write: Callable[..., T], *args: Any) -> T:
+        """One store write; a store that fails is a 503 the client retries, never a 500 or a silent loss."""
         try:
-            return write(items)
+            return write(*args)
         except TelemetryStoreError as exc:
             log.error("OTLP data refused, the store failed: %s", exc)
             raise OtlpHttpError(503, f"the telemetry store cannot take data now ({exc}); retry later") from exc
