@@ -35,9 +35,14 @@ class RankShiftTest:
 
     def pvalues(self, baseline: np.ndarray, tail: np.ndarray, sign: np.ndarray) -> np.ndarray:
         """P(tail not shifted in direction ``sign``); ``tail`` holds NaN outside each row's tail segment."""
+        return self.test(baseline, tail, sign)[0]
+
+    def test(self, baseline: np.ndarray, tail: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(p-values, extreme): ``extreme`` marks rows whose every tail sample lies beyond every baseline sample in
+        direction ``sign`` — the strongest verdict the test can give for those sample counts, whatever alpha is."""
         n_rows = baseline.shape[0]
         if n_rows == 0:
-            return np.zeros(0)
+            return np.zeros(0), np.zeros(0, dtype=bool)
         b = np.where(np.isfinite(baseline), baseline, np.inf)
         b.sort(axis=1)
         n1 = np.isfinite(baseline).sum(axis=1)
@@ -71,7 +76,8 @@ class RankShiftTest:
         extreme = (u_dir >= n1 * n2) & (n2 > 0)
         exact = np.exp(gammaln(n1 + 1.0) + gammaln(n2 + 1.0) - gammaln(n1 + n2 + 1.0))
         p = np.where(extreme, np.minimum(p, exact), p)
-        return np.where((n2 >= self.min_tail) & (n1 >= 2), p, 1.0)
+        tested = (n2 >= self.min_tail) & (n1 >= 2)
+        return np.where(tested, p, 1.0), extreme & tested
 
 
 def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

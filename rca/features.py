@@ -85,7 +85,7 @@ import numpy as np
 
 from correlators.canary import RolloutFinding
 from correlators.models import Change, Incident
-from detectors.detect import SeriesScores
+from detectors.detect import DetectConfig, SeriesScores
 from detectors.models import Anomaly
 
 FEATURES: tuple[str, ...] = (
@@ -112,6 +112,12 @@ one data set."""
 
 FAILURE_EVENTS = ("OOMKilled", "XidError", "CrashLoopBackOff", "BackOff", "Evicted", "NodeNotReady", "Unhealthy",
                   "FailedScheduling", "Failed", "FailedMount", "ImagePullBackOff", "ErrImagePull")
+
+
+def has_ended(size: float, now: float) -> bool:
+    """A shift that reached the detection threshold and is below it in the window's last samples: over before the
+    alert (``ended``, and the walk's evidence keeps only what is left of it)."""
+    return size >= DetectConfig.threshold and now < DetectConfig.threshold
 
 
 def _severity(size: float) -> float:
@@ -562,7 +568,7 @@ def candidate_features(
             "silent_rollout": 1.0 if n in changes.silent else 0.0,
             "walk": walk.get(n, 0.0) / best_walk,
             "now_rel": _log(s.now) / best_now,
-            "ended": 1.0 if s.size >= 3.0 and s.now < 3.0 else 0.0,
+            "ended": 1.0 if has_ended(s.size, s.now) else 0.0,
         }
         out[n] = {f: row[f] for f in FEATURES}
     return out

@@ -23,7 +23,8 @@ from topology.models import Subgraph, entity_kind
 
 from .chain import dependency_graph, fault_chain
 from .features import (
-    FEATURES, EntitySignals, call_edge_owners, candidate_features, change_features, entity_signals, onset_of_symptom,
+    FEATURES, EntitySignals, call_edge_owners, candidate_features, change_features, entity_signals, has_ended,
+    onset_of_symptom,
 )
 from .model import RankingModel, calibration_input, default_model
 from .models import Candidate, ScoreTerms
@@ -61,7 +62,7 @@ def current_trouble(s: EntitySignals) -> float:
     """The walk's evidence on an entity: its largest bad-way shift (traffic either way), or, when that shift is over
     before the alert, what is left of it. A CPU that fell, or a fault that ended before this one, leads nowhere."""
     bad = max((s.role_size or {}).values(), default=0.0)
-    return s.now_bad if bad >= 3.0 and s.now_bad < 3.0 else bad
+    return s.now_bad if has_ended(bad, s.now_bad) else bad
 
 
 def featurize(
