@@ -46,7 +46,9 @@ class InsightRequest(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class InsightRecord(BaseModel):
+class _InsightHead(BaseModel):
+    """What every view of an insight shows: who asked, for what, where it stands."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -57,33 +59,25 @@ class InsightRecord(BaseModel):
     stage: str
     request: InsightRequest
     has_inline_case: bool
-    result: dict[str, Any] | None
     error: str | None
-    attempts: int
     created_at: UtcDatetime
-    started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
 
 
-class InsightListItem(BaseModel):
+class InsightRecord(_InsightHead):
+    """An insight as stored, with its result document."""
+
+    result: dict[str, Any] | None
+    attempts: int
+    started_at: UtcDatetime | None
+
+
+class InsightListItem(_InsightHead):
     """One row of an insight listing: what the list shows, read without the stored case or the result document
     (either may be megabytes; a page of 200 read them all)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    seq: int
-    incident_id: str | None
-    source: str
-    status: InsightStatus
-    stage: str
-    request: InsightRequest
-    has_inline_case: bool
     top_cause: str | None
     top_score: float | None
-    error: str | None
-    created_at: UtcDatetime
-    finished_at: UtcDatetime | None
 
 
 class IncidentRecord(BaseModel):
