@@ -359,24 +359,21 @@ def main(argv: list[str] | None = None) -> int:
         return "generated" if c.suite.startswith("dev") else c.suite
 
     datasets = sorted({dataset(c) for c in cases})
+    signed = not args.unsigned
+    by_dataset = [replace(c, suite=dataset(c)) for c in cases]  # every feature column, labelled by dataset
+    if args.sweep:
+        for lam in [float(x) for x in args.sweep.split(",")]:
+            mean_ac1, per = mean_lodo(by_dataset, datasets, used, lam, signed)
+            print(f"lambda {lam}: mean LODO AC@1 {mean_ac1:.3f}  " + "  ".join(f"{d} {a:.2f}" for d, a in zip(datasets, per)))
+        return 0
     if args.search:
-        used = stepwise_search([replace(c, suite=dataset(c)) for c in cases],
-                               datasets, used, args.lam, not args.unsigned)
+        used = stepwise_search(by_dataset, datasets, used, args.lam, signed)
         keep = [FEATURES.index(f) for f in used]
     cases = [replace(c, x=c.x[:, keep]) for c in cases]
     as_dataset = [replace(c, suite=dataset(c)) for c in cases]
 
-    signed = not args.unsigned
     global CALIBRATION_INPUT
     CALIBRATION_INPUT = args.calibrate_on
-    if args.sweep:
-        for lam in [float(x) for x in args.sweep.split(",")]:
-            per = []
-            for d in datasets:
-                w_d, m_d, s_d = fit([c for c in as_dataset if c.suite != d], lam, signed, used)
-                per.append(scores([rank_case(c, w_d, m_d, s_d)[0] for c in as_dataset if c.suite == d])[0])
-            print(f"lambda {lam}: mean LODO AC@1 {np.mean(per):.3f}  " + "  ".join(f"{d} {a:.2f}" for d, a in zip(datasets, per)))
-        return 0
     w_all, mean, std = fit(as_dataset, args.lam, signed, used)
     lines = [f"# Ranking model fit ({date.today().isoformat()})", "",
              f"lambda {args.lam}; suites {', '.join(suites)}; datasets {', '.join(datasets)}", "",
