@@ -196,9 +196,14 @@ def fit(
 def rank_case(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[int | None, float]:
     """(1-based rank of the first right answer or None, the calibration input of the top candidate)."""
     s = ((c.x - mean) / std) @ w
-    order = np.lexsort((np.array(c.entities), -s))
+    order = _ranked(c, s)
     hits = np.flatnonzero(c.y[order] > 0)
     return (int(hits[0]) + 1 if hits.size else None), calibration_input(s, CALIBRATION_INPUT)
+
+
+def _ranked(c: CaseRows, s: np.ndarray) -> np.ndarray:
+    """Candidate indices best first, ties broken by entity id as ``rca.rank`` breaks them."""
+    return np.lexsort((np.array(c.entities), -s))
 
 
 CALIBRATION_INPUT = "top_probability"
@@ -290,7 +295,7 @@ def criterion_right(c: CaseRows, w: np.ndarray, mean: np.ndarray, std: np.ndarra
     fault has an answer in the top 3."""
     if not c.groups:
         return rank_case(c, w, mean, std)[0] == 1
-    top = set(np.argsort(-(((c.x - mean) / std) @ w), kind="stable")[:3].tolist())
+    top = set(_ranked(c, ((c.x - mean) / std) @ w)[:3].tolist())
     return all(any(i in top for i in g) for g in c.groups)
 
 
